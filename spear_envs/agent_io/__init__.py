@@ -1,0 +1,16 @@
+"""The agent side of the text interface: output parsing (§6.3) and per-env prompt builders (§6.2)."""
+
+from spear_envs.agent_io.parsing import ParsedAction, parse_action
+from spear_envs.agent_io.prompts import (
+    AgentMemory,
+    AlfworldPrompt,
+    PromptBuilder,
+    WebshopPrompt,
+    prompt_builder_for,
+    register_prompt_builder,
+)
+
+__all__ = [
+    "ParsedAction", "parse_action", "AgentMemory", "PromptBuilder", "AlfworldPrompt", "WebshopPrompt",
+    "prompt_builder_for", "register_prompt_builder",
+]

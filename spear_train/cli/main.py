@@ -1,0 +1,52 @@
+"""Entry point of the ``spear-bench`` console script.
+
+Each subcommand is a module in this package exposing ``register(subparsers)``, which adds its parser
+and sets ``func(args) -> int``. Heavy imports happen inside ``func`` so ``--help`` stays instant.
+To add a subcommand, write ``<name>_cmd.py`` and list it in :data:`COMMAND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = [
+    "spear_train.cli.envs_cmd",
+]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``spear-bench: error: <message>`` with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spear-bench",
+        description="Train and benchmark LLM agents with RL (GRPO, GiGPO, Dr.BoT, SPEAR) on ALFWorld, "
+        "WebShop and tool-using math. Every subcommand has its own --help.",
+    )
+    from spear_train import __version__
+
+    parser.add_argument("--version", action="version", version=f"spear-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"spear-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spear-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
