@@ -15,3 +15,13 @@ __version__ = "0.1.0"
 __all__ = ["SPEAR_ENVS", "EpisodeRecord", "EpisodeRecorder", "TextEnv", "register_text_env", "replay"]
 
 # --- environment registrations (one block per env package) ---------------------------------------
+
+register_text_env(
+    "spear/WebShop-v0",
+    "spear_envs.webshop.env:WebShopEnv",
+    max_episode_steps=15,
+    version="1",
+    task_source="generated 1k-product catalog (zero downloads); real upstream files via data_dir=",
+    description="Web shopping: search, open items, pick options and buy; faithful upstream reward "
+    "(10 when the purchase scores 1.0).",
+)

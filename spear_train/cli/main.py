@@ -13,6 +13,12 @@ import sys
 
 COMMAND_MODULES = [
     "spear_train.cli.envs_cmd",
+    "spear_train.cli.webshop_cmd",
+    "spear_train.cli.sft_cmd",
+    "spear_train.cli.leaderboard_cmd",
+    "spear_train.cli.submit_cmd",
+    "spear_train.cli.run_cmd",
+    "spear_train.cli.eval_cmd",
 ]
 
 

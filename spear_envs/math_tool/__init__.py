@@ -1,0 +1,1 @@
+"""spear/MathTool-v0: competition math with a sandboxed Python code tool."""

@@ -1,0 +1,260 @@
+"""Run model-written Python safely: limits, results, the reference preamble, and the plain executor.
+
+Both executors drive ``worker.py`` (see its docstring for what happens to a snippet):
+
+* :class:`SubprocessExecutor` starts a fresh interpreter for every call and imports the preamble there
+  (simple, slow: the numpy and sympy imports dominate);
+* :class:`~spear_envs.math_tool.sandbox.pool.SandboxPool` keeps pre-started workers that imported the
+  heavy modules once and fork a child per call (fast).
+
+Isolation in force (``Isolation``):
+
+* **as root** (dev box, CI, containers): the worker runs in its own network and mount namespaces
+  (``unshare -m -n``): no network at all (loopback down), private ``/tmp``, ``/var/tmp`` and ``/dev/shm``;
+  snippets run under a user id of their own, so they cannot signal or write into the parent's files, and
+  the process limit is enforced;
+* **not root, or no ``unshare``**: snippets run as the calling user. Network calls made through Python's
+  ``socket`` module are refused by an audit hook (code using ctypes or a subprocess can get around it),
+  the process limit counts the user's other processes too, and the code can read and write whatever the
+  user can. Use a container (or run as root) for untrusted code at scale.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+WORKER_PATH = Path(__file__).with_name("worker.py")
+
+#: Prepended to every snippet, as the reference tool does (plus ``fractions`` and ``sympy``).
+PREAMBLE_MODULES = (
+    "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
+    "itertools", "functools", "operator", "io", "sys", "json", "typing", "fractions",
+)
+PREAMBLE = "\n".join(
+    [f"from {m} import *\nimport {m}" for m in PREAMBLE_MODULES] + ["import numpy as np", "import sympy", ""]
+)
+#: Modules the pool's workers import once, before forking.
+HEAVY_MODULES = ("numpy", "sympy")
+
+_FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (a worker would not start); never raised for what a snippet does."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-call limits. The defaults are the reference tool's (30 s, 1024 MB)."""
+
+    timeout_s: float = 30.0  #: wall-clock seconds; CPU seconds are capped at ``int(timeout_s) + 1``
+    memory_mb: int = 1024  #: address-space cap (includes the ~0.3 GB the pre-imported modules map)
+    file_size_mb: int = 16  #: largest file the code may write
+    max_processes: int = 32  #: processes the snippet may have at once
+    max_open_files: int = 64
+    max_output_bytes: int = 32768  #: per stream, the first and the last this many bytes are kept
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What one call did. ``status``: ``"finished"`` (exited, or died by ``signal``), ``"timeout"``
+    (killed at the wall-clock limit) or ``"error"`` (the sandbox failed; ``error`` says why)."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    returncode: int | None = None
+    signal: str | None = None
+    duration_s: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What a worker enforces (reported by the worker itself when it starts)."""
+
+    network: str  #: "namespace" (no network at all) or "audit-hook" (Python sockets refused)
+    sandbox_uid: int | None  #: the user id snippets run as; None: the caller's own
+    keep_read_cap: bool  #: snippets may read any file (needed when the interpreter is not world-readable)
+    private_tmp: tuple[str, ...]  #: temp dirs replaced by a private tmpfs
+
+
+class CodeExecutor(Protocol):
+    """What the env needs from a sandbox."""
+
+    limits: SandboxLimits
+
+    def run(self, code: str) -> ExecutionResult: ...
+
+    def close(self) -> None: ...
+
+
+def extract_code(code: str) -> str:
+    """The code inside the first ```` ```python ```` / ```` ```py ```` fence, else ``code`` unchanged."""
+    match = _FENCE.search(code)
+    return match.group(1) if match else code
+
+
+def build_source(code: str) -> str:
+    """The program that runs: the preamble, then the (unfenced) code."""
+    return PREAMBLE + extract_code(code)
+
+
+@functools.lru_cache(maxsize=1)
+def namespaces_available() -> bool:
+    """True when we are root and ``unshare -m -n`` works here (probed once per process)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        probe = subprocess.run(["unshare", "-m", "-n", "--", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+class WorkerProcess:
+    """One running ``worker.py``. Not thread-safe: one call at a time (the pool hands workers out).
+
+    Args:
+        preload: import the heavy modules and the preamble before the first call.
+        once: the worker exits after one call (the plain executor).
+        startup_timeout_s: how long to wait for the worker's ready message.
+    """
+
+    #: extra seconds past the snippet's own timeout before the worker is declared hung and killed
+    GRACE_S = 15.0
+
+    def __init__(self, *, preload: bool, once: bool = False, startup_timeout_s: float = 120.0):
+        use_ns = namespaces_available()
+        config = {
+            "once": once,
+            "network": "namespace" if use_ns else "audit-hook",
+            "private_tmp": use_ns,
+            "preload": list(HEAVY_MODULES) if preload else [],
+            "preamble": PREAMBLE if preload else "",
+        }
+        prefix = ["unshare", "-m", "-n", "--"] if use_ns else []
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [*prefix, sys.executable, "-I", "-B", str(WORKER_PATH), json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env,
+            start_new_session=True, close_fds=True,
+        )
+        self._buf = b""
+        self._startup_deadline = time.monotonic() + startup_timeout_s
+        self.isolation: Isolation | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def wait_ready(self) -> Isolation:
+        """Block until the worker reported ready; raises :class:`SandboxError` if it cannot start."""
+        if self.isolation is None:
+            try:
+                line = self._read_line(self._startup_deadline)
+            except EOFError:
+                line = None
+            if line is None:
+                self.close()
+                self._log.seek(0)
+                log = self._log.read().decode(errors="replace")[-2000:]
+                raise SandboxError(f"the sandbox worker did not start; its output was:\n{log or '(none)'}")
+            info = json.loads(line)["isolation"]
+            self.isolation = Isolation(info["network"], info["sandbox_uid"], info["keep_read_cap"],
+                                       tuple(info["private_tmp"]))
+        return self.isolation
+
+    def run(self, code: str, limits: SandboxLimits) -> ExecutionResult:
+        """Run ``code`` (preamble added here). A worker that dies or hangs is killed and the call
+        returns ``status="error"``; check :attr:`alive` afterwards."""
+        self.wait_ready()
+        request = json.dumps({"source": build_source(code), "limits": asdict(limits)}).encode() + b"\n"
+        try:
+            self._proc.stdin.write(request)
+            self._proc.stdin.flush()
+            line = self._read_line(time.monotonic() + limits.timeout_s + self.GRACE_S)
+        except (BrokenPipeError, EOFError):
+            self.close()
+            return ExecutionResult("error", error="the sandbox worker died")
+        if line is None:
+            self.close()
+            return ExecutionResult("error", error="the sandbox worker stopped answering and was killed")
+        reply = json.loads(line)
+        return ExecutionResult(
+            status=reply["status"], stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
+            returncode=reply.get("returncode"), signal=reply.get("signal"),
+            duration_s=float(reply.get("duration_s", 0.0)), error=reply.get("error", ""),
+        )
+
+    def close(self) -> None:
+        """Stop the worker: EOF first (it finishes its call), SIGKILL to its group after 2 s."""
+        if self._proc.stdin and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        self._log.close()
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        """The next protocol line, or None at the deadline; ``EOFError`` if the worker went away."""
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError
+                self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+
+class SubprocessExecutor:
+    """The plain executor: a fresh interpreter per call, which imports the preamble itself."""
+
+    def __init__(self, limits: SandboxLimits | None = None):
+        self.limits = limits or SandboxLimits()
+
+    def run(self, code: str) -> ExecutionResult:
+        worker = WorkerProcess(preload=False, once=True)
+        try:
+            return worker.run(code, self.limits)
+        finally:
+            worker.close()
+
+    def close(self) -> None:
+        """Nothing to release: every call's process has already exited."""

@@ -1,0 +1,1 @@
+"""The Flask site for `spear-bench webshop serve` (``app.create_app``)."""

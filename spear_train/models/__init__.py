@@ -1,0 +1,1 @@
+"""Built-in models: game-trained tokenizers, the tiny policy architecture, shipped checkpoints, SmolLM2."""

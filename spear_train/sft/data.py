@@ -1,0 +1,214 @@
+"""SFT data: expert episodes on generated *training* tasks, one example per agent turn (issue 12 item 3).
+
+Each env plugs in an :class:`ExpertSource`: how to build the env for a split and how to make its
+expert (ALFWorld: the handcoded expert with the move fix; WebShop: the scripted buyer; math: the
+scripted solver). :func:`play_expert_episode` runs the expert on the real env and renders every turn's
+prompt with ``spear_envs.agent_io.prompt_builder_for(env_id)``, the very builder the rollout uses.
+Episodes whose goal already holds at reset (degenerate games, MODELS.md §1) or that the expert does not
+win never enter the data.
+
+An example is ``(messages, response)``; :func:`tokenize_examples` turns it into prompt ids (the policy's
+chat-template encoding, :meth:`Policy.prompt_ids`) and response ids (``response`` + EOS), the loss
+covering the response ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from tqdm import tqdm
+
+from spear_envs.agent_io import AgentMemory, prompt_builder_for
+
+Message = dict[str, str]
+Expert = Callable[[str, dict], str]  # (observation, info) -> action
+
+
+@dataclass(frozen=True)
+class ExpertSource:
+    """How to play one env's expert on a split of generated tasks.
+
+    ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
+    returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
+    ``env.reset``. ``response(action)`` is the target text for one turn.
+    """
+
+    make_env: Callable[[str], gym.Env]
+    make_expert: Callable[[gym.Env], Expert]
+    reset_options: Callable[[str], dict] = lambda split: {}
+
+
+#: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).
+EXPERT_SOURCES: dict[str, ExpertSource] = {}
+
+
+def register_expert_source(env_id: str, source: ExpertSource) -> None:
+    EXPERT_SOURCES[env_id] = source
+
+
+def expert_source(env_id: str) -> ExpertSource:
+    from spear_train.sft import sources  # noqa: F401  (registers the built-in sources)
+
+    if env_id not in EXPERT_SOURCES:
+        raise KeyError(f"no expert source for {env_id!r}; available: {sorted(EXPERT_SOURCES)}")
+    return EXPERT_SOURCES[env_id]
+
+
+#: The tiny policies' reply format for agent envs: empty reasoning, then the action. The think tags
+#: make the reply format-valid under ALGORITHMS §6.3; constrained decoding must use this template.
+AGENT_RESPONSE_TEMPLATE = "<think></think><action>{action}</action>"
+
+
+def agent_response(action: str) -> str:
+    """The target reply for one agent turn (:data:`AGENT_RESPONSE_TEMPLATE`)."""
+    return AGENT_RESPONSE_TEMPLATE.format(action=action)
+
+
+@dataclass
+class SFTExample:
+    """One agent turn: the prompt messages and the expert's reply."""
+
+    messages: list[Message]
+    response: str
+
+
+@dataclass
+class ExpertEpisode:
+    """One expert episode. ``examples`` is empty for a degenerate episode."""
+
+    seed: int
+    task_id: str
+    won: bool
+    degenerate: bool
+    examples: list[SFTExample]
+
+
+def play_expert_episode(
+    env: gym.Env, expert_factory: Callable[[gym.Env], Expert], env_id: str, seed: int,
+    options: dict | None = None, history_length: int = 2,
+) -> ExpertEpisode:
+    """Play the expert on task ``seed`` and render each turn's prompt with the rollout's prompt builder."""
+    builder = prompt_builder_for(env_id, history_length=history_length)
+    obs, info = env.reset(seed=seed, options=options or None)
+    if info["won"]:
+        return ExpertEpisode(seed, str(info["task_id"]), True, True, [])
+    expert = expert_factory(env)
+    memory = AgentMemory.start(obs, info)
+    examples: list[SFTExample] = []
+    done = False
+    while not done:
+        action = expert(obs, info)
+        examples.append(SFTExample(builder.messages(memory), agent_response(action)))
+        obs, _, terminated, truncated, info = env.step(action)
+        memory.record(action, obs, info)
+        done = terminated or truncated
+    return ExpertEpisode(seed, str(info["task_id"]), bool(info["won"]), False, examples)
+
+
+@dataclass
+class DataSummary:
+    episodes: int = 0
+    won: int = 0
+    degenerate: int = 0
+    lost: int = 0
+    examples: int = 0
+
+
+def expert_examples(
+    env_id: str, n_tasks: int, first_seed: int, history_length: int = 2, progress: bool = True,
+    cache_file: Path | None = None,
+) -> tuple[list[SFTExample], DataSummary]:
+    """Examples from the expert's won, non-degenerate episodes on training tasks ``first_seed + i``.
+
+    With ``cache_file`` the episodes are read from / written to a JSONL file (one episode a line), so
+    a second run with the same arguments skips the (slow) expert play.
+    """
+    episodes = _load_cached(cache_file)
+    if episodes is None:
+        episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress))
+        if cache_file is not None:
+            _save_cached(cache_file, episodes)
+    summary = DataSummary(episodes=len(episodes))
+    examples: list[SFTExample] = []
+    for ep in episodes:
+        if ep.degenerate:
+            summary.degenerate += 1
+        elif not ep.won:
+            summary.lost += 1
+        else:
+            summary.won += 1
+            examples.extend(ep.examples)
+    summary.examples = len(examples)
+    return examples, summary
+
+
+def _play_many(env_id: str, n_tasks: int, first_seed: int, history_length: int, progress: bool) -> Iterator[ExpertEpisode]:
+    source = expert_source(env_id)
+    env = source.make_env("train")
+    try:
+        for i in tqdm(range(n_tasks), desc=f"expert episodes ({env_id})", disable=not progress, unit="ep"):
+            yield play_expert_episode(
+                env, source.make_expert, env_id, first_seed + i, source.reset_options("train"), history_length
+            )
+    finally:
+        env.close()
+
+
+def _load_cached(path: Path | None) -> list[ExpertEpisode] | None:
+    if path is None or not path.is_file():
+        return None
+    episodes = []
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        d["examples"] = [SFTExample(**e) for e in d["examples"]]
+        episodes.append(ExpertEpisode(**d))
+    return episodes
+
+
+def _save_cached(path: Path, episodes: list[ExpertEpisode]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(asdict(ep)) + "\n" for ep in episodes))
+    tmp.replace(path)
+
+
+@dataclass
+class TokenizedExample:
+    prompt_ids: list[int]
+    response_ids: list[int]
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt_ids) + len(self.response_ids)
+
+
+def tokenize_examples(
+    examples: list[SFTExample], prompt_ids: Callable[[list[Message]], list[int]], tokenizer: Any,
+    max_prompt_tokens: int, max_response_tokens: int,
+) -> tuple[list[TokenizedExample], int]:
+    """Encode examples; returns ``(kept, dropped)`` where over-long prompts/responses are dropped.
+
+    ``prompt_ids`` must be the policy's own chat-template encoder (:meth:`Policy.prompt_ids`).
+    """
+    kept, dropped = [], 0
+    for ex in examples:
+        p = prompt_ids(ex.messages)
+        r = tokenizer.encode(ex.response, add_special_tokens=False) + [tokenizer.eos_token_id]
+        if len(p) > max_prompt_tokens or len(r) > max_response_tokens:
+            dropped += 1
+            continue
+        kept.append(TokenizedExample(p, r))
+    return kept, dropped
+
+
+def tokenizer_corpus(examples: list[SFTExample]) -> Iterator[str]:
+    """The text a game-trained tokenizer learns from: the rendered prompts, role names and responses."""
+    yield "system user assistant tool"
+    for ex in examples:
+        for message in ex.messages:
+            yield message["content"]
+        yield ex.response

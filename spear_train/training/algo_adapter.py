@@ -1,0 +1,43 @@
+"""From a run config to the algorithm preset the loop runs, and the loss knobs of each pass.
+
+The preset (``spear_train.algorithms.presets.algorithm_preset``) is the source of truth for every
+algorithm value; ``RunConfig.algorithm`` overrides its fields (env defaults of the chosen scale first,
+then the YAML file). An unknown field or a bad value is a :class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+from spear_train.algorithms.config import AlgorithmConfig
+from spear_train.algorithms.config import ConfigError as AlgorithmConfigError
+from spear_train.algorithms.presets import algorithm_preset
+from spear_train.training.run_config import ConfigError, RunConfig
+from spear_train.training.update import LossSettings
+
+
+def algorithm_config(cfg: RunConfig) -> AlgorithmConfig:
+    """The preset ``cfg.algo`` for ``cfg.env`` with ``cfg.algorithm`` overrides applied."""
+    try:
+        return algorithm_preset(cfg.algo, cfg.family, **cfg.algorithm)
+    except AlgorithmConfigError as exc:
+        raise ConfigError(f"algorithm: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"algo: {exc}") from None
+
+
+def loss_settings(algo: AlgorithmConfig, replay: bool = False) -> LossSettings:
+    """Loss knobs of the on-policy pass, or (``replay=True``) of the SPEAR replay pass (§4.4)."""
+    return LossSettings(
+        loss_mode=algo.replay_policy_loss if replay else algo.policy_loss,
+        clip_low=algo.clip_ratio_low,
+        clip_high=algo.clip_ratio_high,
+        dual_clip_c=algo.dual_clip_c,
+        loss_agg_mode=algo.loss_agg_mode,
+        norm_length=algo.loss_norm_length,
+        entropy_coef=algo.entropy_coef,
+        clip_cov_ratio=algo.replay_clip_cov_ratio if replay else algo.clip_cov_ratio,
+        clip_cov_lb=algo.replay_clip_cov_lb if replay else algo.clip_cov_lb,
+        clip_cov_ub=algo.replay_clip_cov_ub if replay else algo.clip_cov_ub,
+        kl_cov_ratio=algo.kl_cov_ratio,
+        ppo_kl_coef=algo.ppo_kl_coef,
+        flagged_in_loss_denominator=not algo.exclude_flagged_from_loss,
+    )

@@ -1,0 +1,94 @@
+"""Where the loop meets the policy and rollout packages: loading the run's policy, and collecting a
+training step's rollout with the model agent over an env pool (in-process or Ray workers)."""
+
+from __future__ import annotations
+
+import torch
+
+from spear_train.policy.generation import SamplingConfig
+from spear_train.rollout.agents import ModelAgent
+from spear_train.rollout.collector import RolloutCollector, RolloutConfig
+from spear_train.rollout.samples import Rollout
+from spear_train.rollout.workers import EnvSpec, make_env_pool
+from spear_train.training.run_config import RunConfig
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from spear_train.training.loop import TrainingError
+
+        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
+    return name
+
+
+def model_name(cfg: RunConfig) -> str:
+    """``cfg.model``, or the shipped tiny policy of the env."""
+    if cfg.model:
+        return cfg.model
+    from spear_train.models.builtin import tiny_model_for_env
+
+    return tiny_model_for_env(cfg.env_id) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
+
+
+def load_run_policy(cfg: RunConfig):
+    """The policy the run starts from (``TrainingError`` with the loader's message if unavailable)."""
+    from spear_train.models.builtin import BuiltinModelError
+    from spear_train.policy.loading import PolicyLoadError, load_policy
+    from spear_train.training.loop import TrainingError
+
+    dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
+    name = model_name(cfg)
+    try:
+        return load_policy(name, device=resolve_device(cfg.device), dtype=dtype,
+                           gradient_checkpointing=cfg.gradient_checkpointing)
+    except (PolicyLoadError, BuiltinModelError, KeyError) as exc:
+        raise TrainingError(f"cannot load the model {name!r}: {exc}") from None
+
+
+def env_spec(cfg: RunConfig, held_out: bool = False) -> EnvSpec:
+    """How to build the run's envs. ``max_steps = max_turns`` is passed to the env, so episodes end (and
+    are recorded, and replay) exactly where the rollout stops them."""
+    kwargs = {**cfg.env_kwargs, **cfg.eval_env_kwargs} if held_out else dict(cfg.env_kwargs)
+    kwargs.setdefault("max_steps", cfg.max_turns)
+    return EnvSpec(cfg.env_id, kwargs, tuple(cfg.env_imports))
+
+
+def import_env_modules(cfg: RunConfig) -> None:
+    import importlib
+
+    import spear_envs  # noqa: F401
+
+    for module in cfg.env_imports:
+        importlib.import_module(module)
+
+
+def rollout_config(cfg: RunConfig, group_size: int) -> RolloutConfig:
+    return RolloutConfig(group_size=group_size, max_steps=cfg.max_turns, history_length=cfg.history_length,
+                         max_response_tokens=cfg.max_response_tokens)
+
+
+class RolloutRunner:
+    """Collects one training step's rollout: ``groups_per_step`` groups of ``group_size`` copies.
+
+    Task seeds and sampling seeds are derived from the step's seed, so a step is reproducible.
+    Owns the env pool (closed by :meth:`close`).
+    """
+
+    def __init__(self, cfg: RunConfig, policy):
+        import_env_modules(cfg)
+        self.cfg, self.policy = cfg, policy
+        self.pool = make_env_pool(env_spec(cfg), cfg.groups_per_step * cfg.group_size, cfg.env_workers)
+        self.sampling = SamplingConfig(temperature=cfg.train_temperature, max_new_tokens=cfg.max_response_tokens)
+
+    def collect(self, t: int, seed: int) -> Rollout:
+        from spear_train.training.loop import derive_seed
+
+        agent = ModelAgent(self.policy, self.sampling, constrained=self.cfg.constrained_decoding, seed=seed)
+        collector = RolloutCollector(self.cfg.env_id, agent, self.pool, rollout_config(self.cfg, self.cfg.group_size))
+        seeds = [derive_seed(seed, g) for g in range(self.cfg.groups_per_step)]
+        return collector.collect(seeds, tag=f"t{t}")
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,106 @@
+"""Evaluation on the env's held-out split: success rate and mean score with their standard errors.
+
+Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``, the
+same games at every evaluation of a run, sampled at ``eval_temperature`` (0.4 as in the reference) with a
+fixed sampling seed, so "before" and "after" differ only by the policy. Standard errors:
+``sqrt(p(1-p)/N)`` for the success rate, ``std/sqrt(N)`` (sample std) for the score (total env reward).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from spear_envs.core import EpisodeRecord, EpisodeRecorder
+from spear_train.policy.generation import SamplingConfig
+from spear_train.rollout.agents import make_agent
+from spear_train.rollout.collector import RolloutCollector
+from spear_train.rollout.samples import Episode
+from spear_train.rollout.workers import make_env_pool
+from spear_train.training.environment import env_spec, import_env_modules, rollout_config
+from spear_train.training.run_config import RunConfig
+
+
+@dataclass
+class EvalResult:
+    episodes: int
+    success: float
+    success_se: float
+    score: float
+    score_se: float
+    invalid_frac: float
+    mean_length: float
+    summaries: list[Episode] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "summaries"}
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sample std / sqrt(n); 0 for n < 2)."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    mean = math.fsum(values) / n
+    if n < 2:
+        return mean, 0.0
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
+             seed: int = 0) -> EvalResult:
+    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent."""
+    import_env_modules(cfg)
+    total = cfg.eval_episodes if episodes is None else episodes
+    sampling = SamplingConfig(temperature=cfg.eval_temperature, max_new_tokens=cfg.max_response_tokens)
+    kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding) if agent_kind == "model" else {}
+    agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
+    spec = env_spec(cfg, held_out=True)
+    done: list[Episode] = []
+    pool, pool_size = None, 0
+    try:
+        for start in range(0, total, cfg.eval_batch):
+            seeds = list(range(start, min(start + cfg.eval_batch, total)))
+            if len(seeds) != pool_size:
+                if pool is not None:
+                    pool.close()
+                pool, pool_size = make_env_pool(spec, len(seeds), cfg.env_workers), len(seeds)
+            collector = RolloutCollector(cfg.env_id, agent, pool, rollout_config(cfg, 1))
+            done.extend(collector.collect(seeds, tag=f"eval{start}-").episodes)
+    finally:
+        if pool is not None:
+            pool.close()
+    ok = [e for e in done if not e.failed]
+    success, success_se = mean_se([float(e.won) for e in ok])
+    if ok:
+        success_se = math.sqrt(success * (1 - success) / len(ok))
+    score, score_se = mean_se([e.episode_return for e in ok])
+    steps = sum(e.length for e in ok)
+    return EvalResult(len(ok), success, success_se, score, score_se,
+                      sum(e.invalid_actions for e in ok) / max(steps, 1), steps / max(len(ok), 1), done)
+
+
+def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRecord]:
+    """Replayable records (``spear_envs.core.EpisodeRecorder``) of evaluated episodes, made by replaying
+    each episode's actions from its reset seed in a fresh held-out env (the envs are deterministic)."""
+    import gymnasium as gym
+
+    import_env_modules(cfg)
+    spec = env_spec(cfg, held_out=True)
+    records = []
+    for ep in summaries:
+        if ep.failed or not ep.actions:
+            continue
+        env = EpisodeRecorder(gym.make(spec.env_id, **spec.kwargs), env_kwargs=spec.kwargs)
+        try:
+            env.reset(seed=ep.seed)
+            for action in ep.actions:
+                _, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated:
+                    break
+        finally:
+            env.close()
+        records.extend(env.records)
+        if env.current is not None and env.current.steps:  # cut short by the turn limit, not by the env
+            records.append(env.current)
+    return records

@@ -1,0 +1,80 @@
+"""Token log-probabilities and entropies of response tokens, for a batch of (prompt, response) id lists.
+
+Sequences are right-padded into one ``[B, T]`` batch (positions of real tokens are therefore 0..n-1,
+the same as when the policy generated them). The LM head is applied only at the positions that predict
+response tokens, so a large vocabulary costs nothing for prompt tokens.
+
+Outputs are ``[B, R]`` tensors with ``R = max response length`` in the batch; positions past a
+sample's response are 0 and must be masked by the caller (:func:`response_mask` gives that mask).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int,
+              device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids [B,T], attention_mask [B,T], response_index [B,R])``.
+
+    ``response_index[b, k]`` is the position whose logits predict response token ``k`` of sample ``b``
+    (``len(prompt) - 1 + k``); past the response it repeats position 0 (masked later).
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    lengths = [len(p) + len(r) for p, r in zip(prompts, responses)]
+    width, resp_width = max(lengths), max(len(r) for r in responses)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(prompts), width), dtype=torch.long)
+    index = torch.zeros((len(prompts), max(resp_width, 1)), dtype=torch.long)
+    for b, (p, r) in enumerate(zip(prompts, responses)):
+        ids[b, : len(p) + len(r)] = torch.tensor(p + r, dtype=torch.long)
+        attn[b, : len(p) + len(r)] = 1
+        index[b, : len(r)] = torch.arange(len(p) - 1, len(p) - 1 + len(r))
+    return ids.to(device), attn.to(device), index.to(device)
+
+
+def response_mask(responses: list[list[int]], device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[B, R]`` float mask: 1 on the real response tokens of each sample."""
+    width = max(max((len(r) for r in responses), default=1), 1)
+    mask = torch.zeros((len(responses), width))
+    for b, r in enumerate(responses):
+        mask[b, : len(r)] = 1.0
+    return mask.to(device)
+
+
+def pad_values(rows: list[list[float]], width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Right-pad per-token float lists (e.g. stored log-probs, loss masks) with 0 to ``[B, width]``."""
+    out = torch.zeros((len(rows), width))
+    for b, row in enumerate(rows):
+        out[b, : len(row)] = torch.tensor(row, dtype=torch.float32)
+    return out.to(device)
+
+
+def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]], pad_id: int,
+                      temperature: float = 1.0, with_entropy: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(logp [B,R], entropy [B,R] or None)`` of each response token under ``model``.
+
+    ``logp[b,k] = log softmax(logits / temperature)[response[b][k]]`` at the position predicting it;
+    ``entropy`` is the entropy of that full softmax (nats). Gradients flow unless called under
+    ``torch.no_grad()``. Values past each response are 0.
+    """
+    device = next(model.parameters()).device
+    ids, attn, index = pad_batch(prompts, responses, pad_id, device)
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state  # [B,T,H]
+    picked = torch.gather(hidden, 1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B,R,H]
+    logits = model.get_output_embeddings()(picked).float() / temperature  # [B,R,V]
+    logsm = F.log_softmax(logits, dim=-1)
+    targets = torch.zeros_like(index)
+    for b, r in enumerate(responses):
+        targets[b, : len(r)] = torch.tensor(r, dtype=torch.long, device=device)
+    mask = response_mask(responses, device)[:, : index.shape[1]]
+    logp = torch.gather(logsm, -1, targets.unsqueeze(-1)).squeeze(-1) * mask
+    entropy = None
+    if with_entropy:
+        entropy = -(logsm.exp() * logsm).sum(-1) * mask
+    return logp, entropy

@@ -1,0 +1,256 @@
+"""The run configuration of ``spear-bench run``: one dataclass, resolved from four layers.
+
+Precedence, lowest first: the algorithm preset (its own config dataclass, from
+:mod:`spear_train.algorithms`) < the env defaults of the chosen scale (``laptop`` or ``paper``) <
+the YAML file < command-line flags. An unknown key or a value of the wrong type or range is a
+:class:`ConfigError` that names the key. The resolved config is saved as ``config.yaml`` in the run
+directory and reloads to the same values.
+
+YAML layout: top-level keys are :class:`RunConfig` fields; the optional ``algorithm:`` mapping
+overrides fields of the preset's algorithm config::
+
+    steps: 40
+    group_size: 8
+    algorithm:
+      clip_ratio_high: 0.28
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_IDS = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}
+SCALES = ("laptop", "paper")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or its value is invalid; the message names the key."""
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs besides the algorithm's own knobs (``algorithm`` holds those).
+
+    Units: ``steps`` are training steps (one rollout + update each); token limits are in tokens of the
+    policy's tokenizer; ``lr`` is AdamW's learning rate (constant).
+    """
+
+    env: str = "alfworld"  #: alfworld | webshop | math, or a registered env id
+    algo: str = "spear"  #: preset name (see ``spear-bench run --help``)
+    model: str = ""  #: built-in model name or checkpoint path; "" = the env's shipped tiny policy
+    scale: str = "laptop"  #: which env defaults apply: laptop (CPU budget) or paper (§5 settings)
+    steps: int = 20
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: str = "runs"  #: parent folder; each seed writes <out>/<algo>-<env>-seed<S>/
+    device: str = "auto"  #: auto | cpu | cuda
+    dtype: str = "float32"  #: float32 | bfloat16
+    env_workers: int = 0  #: 0 = envs step in-process; N > 0 = N Ray env workers
+    # rollout
+    groups_per_step: int = 4  #: B: task instances per step
+    group_size: int = 4  #: n: rollouts per task instance
+    max_turns: int = 30  #: env steps per episode
+    history_length: int = 2
+    max_prompt_tokens: int = 1024
+    max_response_tokens: int = 24
+    train_temperature: float = 1.0
+    train_turns_per_episode: int = 0  #: turns of each trajectory trained on (random subset); 0 = all
+    env_kwargs: dict = field(default_factory=dict)  #: constructor kwargs of the training envs
+    env_imports: list[str] = field(default_factory=list)  #: modules that register envs outside spear_envs
+    task_family: str = ""  #: alfworld | webshop | math: whose preset settings apply ("" = from env)
+    constrained_decoding: bool = False  #: sample only admissible actions (agent envs that list them)
+    # optimisation
+    lr: float = 1e-5
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    mini_batch_size: int = 64  #: samples per optimiser step
+    micro_batch_size: int = 16  #: samples per forward/backward (gradient accumulation inside a mini-batch)
+    gradient_checkpointing: bool = False
+    # evaluation, checkpoints, logs
+    eval_every: int = 10  #: steps between evaluations (plus step 0 and the last step)
+    eval_episodes: int = 100
+    eval_temperature: float = 0.4
+    eval_env_kwargs: dict = field(default_factory=dict)  #: kwargs selecting the held-out split (over env_kwargs)
+    eval_batch: int = 32  #: evaluation episodes run side by side
+    checkpoint_every: int = 5
+    keep_checkpoints: int = 2
+    log_mode: str = "bar"  #: bar | quiet | json
+    algorithm: dict = field(default_factory=dict)  #: overrides of the preset's algorithm config fields
+
+    @property
+    def env_id(self) -> str:
+        return ENV_IDS.get(self.env, self.env)
+
+    @property
+    def env_name(self) -> str:
+        return next((k for k, v in ENV_IDS.items() if v == self.env_id), self.env_id.split("/")[-1].lower())
+
+    @property
+    def family(self) -> str:
+        """Which env's preset settings apply: alfworld, webshop or math."""
+        return self.task_family or self.env_name
+
+    def validate(self) -> "RunConfig":
+        """Range checks beyond types; raises :class:`ConfigError` naming the field."""
+        positive = ("steps", "groups_per_step", "group_size", "max_turns", "max_prompt_tokens",
+                    "max_response_tokens", "mini_batch_size", "micro_batch_size", "eval_every",
+                    "checkpoint_every", "keep_checkpoints", "eval_batch")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("env_workers", "train_turns_per_episode", "history_length", "eval_episodes",
+                     "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("lr", "grad_clip", "train_temperature", "eval_temperature"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        choices = {"scale": SCALES, "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16"),
+                   "log_mode": ("bar", "quiet", "json")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.env not in ENV_IDS and "/" not in self.env:
+            raise ConfigError(f"env must be one of {sorted(ENV_IDS)} or a registered env id, got {self.env!r}")
+        if self.family not in ENV_IDS:
+            raise ConfigError(f"task_family must be one of {sorted(ENV_IDS)} for env {self.env!r}, "
+                              f"got {self.task_family!r}")
+        if not self.seeds:
+            raise ConfigError("seeds must list at least one seed")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.micro_batch_size > self.mini_batch_size:
+            raise ConfigError(f"micro_batch_size ({self.micro_batch_size}) must be <= mini_batch_size "
+                              f"({self.mini_batch_size})")
+        return self
+
+
+#: Env defaults per scale. ``laptop`` fits the CPU budget of the shipped tiny policies (MODELS §5);
+#: ``paper`` is ALGORITHMS §5 (ALFWorld/WebShop: 32 x 8 rollouts, mini-batch 1024/256, lr 1e-6).
+ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "laptop": {
+        "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
+                         train_turns_per_episode=8, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
+                         eval_every=10, eval_episodes=100, max_prompt_tokens=768),
+        "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=32,
+                        train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
+                        eval_every=10, eval_episodes=100, max_prompt_tokens=1024),
+        "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=128,
+                     lr=2e-5, mini_batch_size=16, micro_batch_size=4, eval_every=10, eval_episodes=100,
+                     max_prompt_tokens=512),
+    },
+    "paper": {
+        "alfworld": dict(steps=200, groups_per_step=32, group_size=8, max_turns=50, max_prompt_tokens=2048,
+                         max_response_tokens=512, lr=1e-6, mini_batch_size=1024, micro_batch_size=8,
+                         eval_every=5, eval_episodes=128, train_turns_per_episode=0),
+        "webshop": dict(steps=350, groups_per_step=32, group_size=8, max_turns=15, max_prompt_tokens=4096,
+                        max_response_tokens=512, lr=1e-6, mini_batch_size=256, micro_batch_size=4,
+                        eval_every=5, eval_episodes=128, train_turns_per_episode=0),
+        "math": dict(steps=200, groups_per_step=128, group_size=16, max_turns=8, max_prompt_tokens=2048,
+                     max_response_tokens=16384, lr=1e-6, mini_batch_size=1024, micro_batch_size=4,
+                     eval_every=5, eval_episodes=60, train_turns_per_episode=0),
+    },
+}
+
+_SELECTORS = ("scale", "env", "task_family")  # decide which env defaults apply
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    hint = typing.get_type_hints(RunConfig)[annotation] if isinstance(annotation, str) else annotation
+    origin = typing.get_origin(hint)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool, dict):
+        return isinstance(value, hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(hint))
+    return isinstance(value, hint)
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any], source: str) -> RunConfig:
+    """A copy of ``cfg`` with ``overrides`` applied; unknown keys and mistyped values raise
+    :class:`ConfigError` naming the key and ``source`` (e.g. ``"config.yaml"`` or ``"--steps"``)."""
+    hints = typing.get_type_hints(RunConfig)
+    changes = {}
+    for key, value in overrides.items():
+        if key not in _FIELDS:
+            close = [k for k in _FIELDS if k.startswith(str(key)[:3])]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"{source}: unknown config key {key!r}{hint}")
+        if hints[key] is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {value!r}")
+        changes[key] = value
+    if "algorithm" in changes:
+        changes["algorithm"] = {**cfg.algorithm, **changes["algorithm"]}
+    return dataclasses.replace(cfg, **changes)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML config file into a mapping; :class:`ConfigError` if unreadable or not a mapping."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = None) -> RunConfig:
+    """Layer env defaults < YAML < flags (``None`` flags are ignored) and validate the result.
+
+    The algorithm preset itself is applied by :func:`spear_train.training.algo_adapter.build_algo_config`,
+    which layers ``RunConfig.algorithm`` over the preset.
+    """
+    flags = {k: v for k, v in flags.items() if v is not None}
+    file_values = read_yaml(yaml_path) if yaml_path else {}
+    source = str(yaml_path) if yaml_path else "config"
+    # scale and env decide which defaults apply, so read them first (flags win over the file).
+    probe = apply_overrides(RunConfig(), {**{k: file_values[k] for k in _SELECTORS if k in file_values},
+                                          **{k: flags[k] for k in _SELECTORS if k in flags}}, source)
+    probe.validate()
+    cfg = apply_overrides(RunConfig(), ENV_DEFAULTS[probe.scale][probe.family], "env defaults")
+    cfg = apply_overrides(cfg, file_values, source)
+    cfg = apply_overrides(cfg, flags, "command line")
+    return cfg.validate()
+
+
+def save_run_config(cfg: RunConfig, path: str | Path, algorithm_resolved: dict[str, Any] | None = None) -> None:
+    """Write the resolved config as YAML (atomically). ``algorithm_resolved`` replaces the override dict
+    with the full resolved algorithm config, so the file alone reproduces the run."""
+    data = dataclasses.asdict(cfg)
+    if algorithm_resolved is not None:
+        data["algorithm"] = algorithm_resolved
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(path)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Reload a saved ``config.yaml`` (validated like any YAML file)."""
+    return apply_overrides(RunConfig(), read_yaml(path), str(path)).validate()

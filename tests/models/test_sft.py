@@ -1,0 +1,141 @@
+"""SFT data, loss masking, the training loop (toy env, tiny budget), resume and the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import gymnasium as gym
+import pytest
+import torch
+
+from spear_envs.agent_io import AgentMemory, prompt_builder_for
+from spear_train.sft.data import (
+    TokenizedExample, agent_response, expert_examples, play_expert_episode,
+)
+from spear_train.sft.evaluate import EvalConfig
+from spear_train.sft.recipe import SFTRecipe, default_recipe
+from spear_train.sft.trainer import RunOptions, collate, latest_checkpoint, lr_factor, run_sft
+from tests.models.toy_agent_env import ENV_ID, ToyButtonsEnv, toy_expert
+
+
+def test_examples_are_rendered_by_the_rollout_prompt_builder(toy_env_id):
+    env = gym.make(toy_env_id)
+    episode = play_expert_episode(env, toy_expert, toy_env_id, seed=3)
+    builder = prompt_builder_for(toy_env_id)
+    obs, info = env.reset(seed=3)
+    memory = AgentMemory.start(obs, info)
+    assert episode.won and not episode.degenerate and len(episode.examples) == 2
+    for ex in episode.examples:
+        assert ex.messages == builder.messages(memory)
+        action = ex.response.removeprefix("<think></think><action>").removesuffix("</action>")
+        assert builder.parse(ex.response) == (action, True)
+        obs, _, _, _, info = env.step(action)
+        memory.record(action, obs, info)
+
+
+class AlreadyWonEnv(ToyButtonsEnv):
+    def _reset(self, seed, options):
+        obs, info = super()._reset(seed, options)
+        info["won"] = True
+        return obs, info
+
+
+def test_degenerate_episodes_never_enter_the_data(toy_env_id):
+    episode = play_expert_episode(AlreadyWonEnv(), toy_expert, toy_env_id, seed=0)
+    assert episode.degenerate and episode.examples == []
+
+
+def test_expert_examples_cache_round_trips(toy_env_id, tmp_path):
+    cache = tmp_path / "episodes.jsonl"
+    first, summary = expert_examples(toy_env_id, 5, 0, progress=False, cache_file=cache)
+    assert cache.is_file() and summary.won == 5 and summary.examples == len(first) == 10
+    again, _ = expert_examples(toy_env_id, 5, 0, progress=False, cache_file=cache)
+    assert again == first
+
+
+def test_loss_mask_covers_exactly_the_response_tokens():
+    examples = [TokenizedExample([5, 6, 7], [8, 9, 2]), TokenizedExample([5, 6], [9, 2])]
+    ids, attn, target = collate(examples, pad_id=0)
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 2], [5, 6, 9, 2, 0, 0]]
+    assert attn.tolist() == [[1] * 6, [1, 1, 1, 1, 0, 0]]
+    # target[t] means: the token at t+1 is a response token
+    assert ids[:, 1:][target[:, :-1]].tolist() == [8, 9, 2, 9, 2]
+
+
+def test_lr_schedule_warms_up_then_anneals():
+    assert lr_factor(0.0, 0.1, 0.1) < 0.01
+    assert lr_factor(0.1, 0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor(1.0, 0.1, 0.1) == pytest.approx(0.1)
+    assert lr_factor(0.5, 0.1, 0.1) > lr_factor(0.9, 0.1, 0.1)
+
+
+def test_recipe_round_trips_and_rejects_unknown_fields(tmp_path):
+    recipe = replace(default_recipe("spear/ALFWorld-v0"), lr=1e-3)
+    recipe.save(tmp_path / "r.json")
+    assert SFTRecipe.load(tmp_path / "r.json") == recipe
+    with pytest.raises(ValueError, match="unknown SFT recipe fields"):
+        SFTRecipe.from_dict({"lr": 1.0, "learning_rate": 2.0})
+
+
+def _toy_recipe(env_id):
+    return SFTRecipe(env_id=env_id, train_tasks=24, epochs=6, batch_size=8, lr=3e-3)
+
+
+def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_id, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    result = run_sft(_toy_recipe(toy_env_id), RunOptions(
+        out=out, progress=False, threads=1, log_every=1,
+        eval_config=EvalConfig(tasks=4, max_steps=4, group_size=2, batch_envs=8)))
+    losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert losses[-1] < 0.5 * losses[0]
+    assert (out / "loss.png").stat().st_size > 0
+    model_dir = out / "model"
+    for name in ("model.safetensors", "tokenizer.json", "recipe.json", "eval.json", "checksum.sha256"):
+        assert (model_dir / name).is_file(), name
+    assert SFTRecipe.load(model_dir / "recipe.json") == _toy_recipe(toy_env_id)
+    ev = result["evaluation"]
+    assert ev["greedy"]["episodes"] == 4 and ev["sampled"]["episodes"] == 8
+    assert 0 <= ev["sampled"]["mixed_group_rate"] <= 1
+
+    from spear_train.models.builtin import verify_checksum
+    from spear_train.policy import load_policy
+    from spear_train.sft.data import expert_examples, tokenize_examples
+
+    verify_checksum(model_dir)
+    reloaded = load_policy(model_dir, device="cpu")
+    examples, _ = expert_examples(toy_env_id, 3, 0, progress=False)
+    ckpt = load_policy(latest_checkpoint(out), device="cpu")
+    for ex in examples:
+        assert reloaded.prompt_ids(ex.messages) == ckpt.prompt_ids(ex.messages)
+    # the trained policy reproduces the expert's reply for a training prompt, greedily
+    data, _ = tokenize_examples(examples, reloaded.prompt_ids, reloaded.tokenizer, 768, 24)
+    with torch.no_grad():
+        out_ids = reloaded.model.generate(torch.tensor([data[0].prompt_ids]), max_new_tokens=24, do_sample=False)
+    assert out_ids[0, len(data[0].prompt_ids):].tolist() == data[0].response_ids
+
+
+def test_resume_continues_from_the_last_checkpoint(toy_env_id, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    recipe = _toy_recipe(toy_env_id)  # 24 tasks x 2 turns / batch 8 x 6 epochs = 36 steps
+    cut = run_sft(recipe, RunOptions(out=out, minutes=0.01, progress=False, threads=1, eval_config=None))
+    assert 0 < cut["training"]["steps"] < 36
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_sft(recipe, RunOptions(out=out, progress=False, threads=1, eval_config=None))
+    with pytest.raises(ValueError, match="another recipe"):
+        run_sft(replace(recipe, epochs=4), RunOptions(out=out, resume=True, progress=False, eval_config=None))
+    done = run_sft(recipe, RunOptions(out=out, resume=True, progress=False, threads=1, eval_config=None))
+    assert done["training"]["steps"] == 36
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 36
+
+
+def test_cli_rejects_unknown_env_and_bad_budget(capsys):
+    from spear_train.cli.main import main
+
+    assert main(["sft", "--env", "chess"]) == 2
+    assert "no SFT recipe" in capsys.readouterr().err
+    assert main(["sft", "--env", "alfworld", "--minutes", "0"]) == 2
+    assert "--minutes must be positive" in capsys.readouterr().err

@@ -1,0 +1,163 @@
+"""The rollout loop in-process: token-exactness, lock-step groups, agents, multi-turn episodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from spear_envs.agent_io import prompt_builder_for
+from spear_train.policy.generation import SamplingConfig
+from spear_train.rollout.agents import ModelAgent, make_agent
+from spear_train.rollout.collector import RolloutCollector, RolloutConfig
+from spear_train.rollout.workers import EnvSpec, make_env_pool
+
+from .toy import CHAT_ID, GUESS_ID
+
+GUESS = EnvSpec(GUESS_ID, imports=("tests.rollout.toy",))
+
+
+class CountingAgent:
+    """Wraps an agent and records how many turns each call asked for."""
+
+    def __init__(self, inner):
+        self.inner, self.batch_sizes, self.turns = inner, [], []
+        self.policy = getattr(inner, "policy", None)
+
+    def act(self, turns, pool):
+        self.batch_sizes.append(len(turns))
+        self.turns.append(list(turns))
+        return self.inner.act(turns, pool)
+
+
+def check_token_exact(rollout, policy, received_actions, n_slots, group_size, builder):
+    """Every sample's ids are the chat-template encoding / the sampled ids, and the env got their parse."""
+    tok = policy.tokenizer
+    by_traj: dict[str, list] = {}
+    for s in rollout.samples:
+        by_traj.setdefault(s.traj_id, []).append(s)
+    assert len(by_traj) == n_slots
+    for slot, episode in enumerate(rollout.episodes):
+        samples = by_traj[episode.traj_id]
+        assert [s.step for s in samples] == list(range(len(samples)))
+        assert [s.action for s in samples] == received_actions[slot] == episode.actions
+        for s in samples:
+            assert tok.decode(s.response_ids, skip_special_tokens=True) == s.response_text
+            assert builder.parse(s.response_text).action == s.action
+            assert len(s.logprobs) == len(s.response_ids) == len(s.loss_mask) > 0
+    for s in rollout.samples:
+        # prompt ids == the chat template's own tokenization of the messages the builder renders
+        expected = tok.apply_chat_template(s._messages, add_generation_prompt=True, tokenize=True)
+        expected = expected["input_ids"] if hasattr(expected, "keys") else expected
+        assert s.prompt_ids == list(expected)
+        assert s.prompt_ids == tok.encode(tok.apply_chat_template(s._messages, add_generation_prompt=True,
+                                                                  tokenize=False), add_special_tokens=False)
+    groups = {}
+    for e in rollout.episodes:
+        groups.setdefault(e.group_id, []).append(e)
+    assert len(groups) == n_slots // group_size and all(len(g) == group_size for g in groups.values())
+    assert len({e.traj_id for e in rollout.episodes}) == n_slots
+
+
+def attach_messages(rollout, agent):
+    """Give each sample the messages its prompt was built from (captured from the agent's turns)."""
+    by_prompt = {}
+    for turns in agent.turns:
+        for t in turns:
+            by_prompt.setdefault(t.slot, []).append(t.messages)
+    for slot, episode in enumerate(rollout.episodes):
+        samples = [s for s in rollout.samples if s.traj_id == episode.traj_id]
+        for s, messages in zip(samples, by_prompt[slot]):
+            s._messages = messages
+
+
+def test_model_rollout_is_token_exact_in_process(tiny_policy):
+    pool = make_env_pool(GUESS, 8, env_workers=0)
+    agent = CountingAgent(ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=16), seed=0))
+    rollout = RolloutCollector(GUESS_ID, agent, pool, RolloutConfig(group_size=4)).collect([3, 4], tag="t1/")
+    attach_messages(rollout, agent)
+    check_token_exact(rollout, tiny_policy, pool.received_actions(), 8, 4, prompt_builder_for(GUESS_ID))
+    # finished envs stop consuming generation: each call asks only for the still-active slots
+    lengths = [e.length for e in rollout.episodes]
+    assert agent.batch_sizes == [sum(length > k for length in lengths) for k in range(max(lengths))]
+    assert rollout.env_steps == sum(lengths) == len(rollout.samples)
+    assert rollout.generated_tokens == sum(len(s.response_ids) for s in rollout.samples)
+    assert all(s.group_id.startswith("t1/g") and "guess-" in s.group_id for s in rollout.samples)
+    for s in rollout.samples:
+        ep = next(e for e in rollout.episodes if e.traj_id == s.traj_id)
+        assert (s.episode_return, s.episode_length, s.won, s.failed) == (ep.episode_return, ep.length, ep.won, False)
+        assert s.done == (s.step == ep.length - 1)
+        assert s.logprob_distribution == "softmax(logits / 1)"
+
+
+def test_groups_share_the_task_and_constrained_model_only_takes_admissible_actions(tiny_policy):
+    pool = make_env_pool(GUESS, 8)
+    agent = ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=24), constrained=True, seed=1)
+    rollout = RolloutCollector(GUESS_ID, agent, pool, RolloutConfig(group_size=4)).collect([0, 1])
+    for g in range(2):
+        assert len({e.task_id for e in rollout.episodes[4 * g:4 * g + 4]}) == 1
+    assert all(s.action_admissible and s.action.startswith("guess ") for s in rollout.samples)
+    assert all("masked to admissible" in s.logprob_distribution for s in rollout.samples)
+
+
+@pytest.mark.parametrize("kind", ["expert", "random"])
+def test_expert_and_random_agents_use_the_same_path(kind):
+    pool = make_env_pool(GUESS, 8)
+    collector = RolloutCollector(GUESS_ID, make_agent(kind, seed=7), pool, RolloutConfig(group_size=4))
+    rollout = collector.collect([1, 2])
+    assert rollout.env_steps == len(rollout.samples) == sum(e.length for e in rollout.episodes)
+    assert all(s.action_valid for s in rollout.samples)  # both emit well-formed replies
+    if kind == "expert":
+        assert rollout.success_rate == 1.0 and all(e.length == 1 for e in rollout.episodes)
+    else:
+        again = RolloutCollector(GUESS_ID, make_agent(kind, seed=7), make_env_pool(GUESS, 8),
+                                 RolloutConfig(group_size=4)).collect([1, 2])
+        assert [e.actions for e in again.episodes] == [e.actions for e in rollout.episodes]
+        assert all(s.prompt_ids == [] and s.response_ids == [] for s in rollout.samples)
+
+
+def test_max_steps_cap_and_pool_size_mismatch():
+    pool = make_env_pool(GUESS, 4)
+    collector = RolloutCollector(GUESS_ID, make_agent("random", seed=0), pool, RolloutConfig(group_size=4, max_steps=1))
+    rollout = collector.collect([5])
+    assert all(e.length == 1 for e in rollout.episodes)
+    with pytest.raises(ValueError, match="pool hosts 4"):
+        collector.collect([1, 2])
+    with pytest.raises(ValueError, match="unknown agent"):
+        make_agent("oracle")
+    with pytest.raises(ValueError, match="needs a policy"):
+        make_agent("model")
+
+
+def test_multi_turn_episode_is_one_sample_with_tool_tokens_masked(tiny_policy):
+    tok = tiny_policy.tokenizer
+    pool = make_env_pool(EnvSpec(CHAT_ID, imports=("tests.rollout.toy",)), 2)
+    agent = CountingAgent(ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=10), seed=2))
+    rollout = RolloutCollector(CHAT_ID, agent, pool, RolloutConfig(group_size=2)).collect([0])
+    assert len(rollout.samples) == 2 and [e.length for e in rollout.episodes] == [3, 3]
+    replies_per_slot = {0: [], 1: []}
+    for turns in agent.turns:
+        for t in turns:
+            replies_per_slot[t.slot].append(t)
+    for slot, s in enumerate(rollout.samples):
+        assert s.num_tool_calls == 2 and len(s.loss_mask) == len(s.response_ids) == len(s.logprobs)
+        turns = replies_per_slot[slot]
+        # turn k>0 continued from exactly the stored ids: prompt + the response so far (never re-encoded)
+        assert turns[0].context_ids is None
+        for t in turns[1:]:
+            assert t.context_ids[:len(s.prompt_ids)] == s.prompt_ids
+            assert t.context_ids == (s.prompt_ids + s.response_ids)[:len(t.context_ids)]
+        # masked runs are the tool replies: each decodes to the template's tool turn with the env's output
+        runs, current, kind = [], [], None
+        for tok_id, m in zip(s.response_ids, s.loss_mask):
+            if m != kind and current:
+                runs.append((kind, current))
+                current = []
+            kind = m
+            current.append(tok_id)
+        runs.append((kind, current))
+        assert [k for k, _ in runs] == [1, 0, 1, 0, 1]
+        for k, ids in runs:
+            if k == 0:
+                text = tok.decode(ids)
+                assert "<tool_response>\nresult: " in text and text.endswith("<|im_start|>assistant\n")
+            assert all(lp == 0.0 for lp, m in zip(s.logprobs, s.loss_mask) if m == 0)
+        assert s.prompt_ids == tiny_policy.prompt_ids([{"role": "user", "content": "Problem: what is 6 * 7?"}])

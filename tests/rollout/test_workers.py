@@ -1,0 +1,105 @@
+"""Env workers as Ray actors: same results as in-process, token-exact model rollouts, dead-worker recovery.
+
+One Ray session serves the whole module (starting Ray takes seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from spear_envs.agent_io import prompt_builder_for
+from spear_train.policy.generation import SamplingConfig
+from spear_train.rollout.agents import ModelAgent, make_agent
+from spear_train.rollout.collector import RolloutCollector, RolloutConfig
+from spear_train.rollout.workers import EnvSpec, RayEnvPool, _slices, make_env_pool
+
+from .conftest import start_ray
+from .test_collector import CountingAgent, attach_messages, check_token_exact
+from .toy import GUESS_ID
+
+GUESS = EnvSpec(GUESS_ID, imports=("tests.rollout.toy",))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = start_ray()
+    yield ray
+    ray.shutdown()
+
+
+def test_slices_cover_the_batch():
+    assert _slices(8, 3) == [range(0, 3), range(3, 6), range(6, 8)]
+    with pytest.raises(ValueError, match="env workers"):
+        _slices(2, 3)
+    with pytest.raises(ValueError, match="env-workers"):
+        make_env_pool(GUESS, 2, env_workers=-1)
+
+
+def test_ray_pool_matches_in_process_pool(ray_session):
+    ray_pool = make_env_pool(GUESS, 8, env_workers=2, worker_cpus=0.5)
+    try:
+        assert isinstance(ray_pool, RayEnvPool) and len(set(ray_pool.worker_pids())) == 2
+        assert os.getpid() not in ray_pool.worker_pids()
+        runs = []
+        for pool in (ray_pool, make_env_pool(GUESS, 8)):
+            collector = RolloutCollector(GUESS_ID, make_agent("random", seed=3), pool, RolloutConfig(group_size=4))
+            rollout = collector.collect([2, 9])
+            runs.append(([e.actions for e in rollout.episodes], [s.reward for s in rollout.samples]))
+            assert pool.received_actions() == runs[-1][0]
+        assert runs[0] == runs[1]
+    finally:
+        ray_pool.close()
+
+
+def test_model_rollout_through_ray_workers_is_token_exact(ray_session, tiny_policy):
+    pool = make_env_pool(GUESS, 8, env_workers=2, worker_cpus=0.5)
+    try:
+        agent = CountingAgent(ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=16), seed=4))
+        rollout = RolloutCollector(GUESS_ID, agent, pool, RolloutConfig(group_size=4)).collect([3, 4])
+        attach_messages(rollout, agent)
+        check_token_exact(rollout, tiny_policy, pool.received_actions(), 8, 4, prompt_builder_for(GUESS_ID))
+        assert not rollout.failed_episodes
+    finally:
+        pool.close()
+
+
+class KillingAgent:
+    """Random agent that SIGKILLs env worker 0's process just before the env step of call ``at_call``."""
+
+    def __init__(self, pool, at_call: int):
+        self.inner, self.pool, self.at_call, self.calls = make_agent("random", seed=0), pool, at_call, 0
+        self.active_at_kill: list[int] = []
+
+    def act(self, turns, pool):
+        if self.calls == self.at_call:
+            os.kill(self.pool.worker_pids()[0], signal.SIGKILL)
+            self.active_at_kill = [t.slot for t in turns]
+        self.calls += 1
+        return self.inner.act(turns, pool)
+
+
+def test_killed_worker_is_restarted_and_its_episodes_are_marked_failed(ray_session):
+    pool = make_env_pool(GUESS, 8, env_workers=2, worker_cpus=0.5)
+    try:
+        old_pid = pool.worker_pids()[0]
+        agent = KillingAgent(pool, at_call=1)  # after one env step: episodes are mid-way
+        collector = RolloutCollector(GUESS_ID, agent, pool, RolloutConfig(group_size=4))
+        rollout = collector.collect([1, 2])
+        assert len(rollout.episodes) == 8  # nothing lost
+        hit = [i for i in agent.active_at_kill if i < 4]  # worker 0 hosted slots 0..3
+        assert hit, "seeded random play keeps some of worker 0's episodes running after step 1"
+        failed = [e.traj_id for e in rollout.failed_episodes]
+        assert failed == [rollout.episodes[i].traj_id for i in hit]
+        assert all("env worker 0 died" in e.failure and e.length == 1 for e in rollout.failed_episodes)
+        assert all(not e.failed for e in rollout.episodes[4:]) and all(e.length >= 1 for e in rollout.episodes)
+        assert all(s.failed for s in rollout.samples if s.traj_id in failed)
+        assert pool.restarts == 1 and pool.worker_pids()[0] != old_pid
+        # the restarted worker serves the next rollout normally
+        collector.agent = make_agent("expert")
+        again = collector.collect([1, 2])
+        assert not again.failed_episodes and again.success_rate == 1.0
+    finally:
+        pool.close()
