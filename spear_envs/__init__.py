@@ -25,3 +25,16 @@ register_text_env(
     description="Web shopping: search, open items, pick options and buy; faithful upstream reward "
     "(10 when the purchase scores 1.0).",
 )
+
+import spear_envs.math_tool.prompt  # noqa: E402,F401  (registers the math prompt builder; light)
+
+register_text_env(
+    "spear/MathTool-v0",
+    "spear_envs.math_tool.env:MathToolEnv",
+    max_episode_steps=8,
+    version="1",
+    task_source="seeded generator of integer-answer problems (5 families, 3 levels, disjoint train/eval); "
+    "AIME / DAPO-Math jsonl or parquet via problems_path=",
+    description="Competition math with a sandboxed Python tool (hermes <tool_call>); +1/-1 on the final "
+    "\\boxed{} answer (math-verify equivalence, or strict exact string).",
+)

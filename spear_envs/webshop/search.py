@@ -96,10 +96,11 @@ class SearchIndex:
         ids = [self._vocab[t] for t in analyze(query) if t in self._vocab]
         if not ids:
             return []
-        scores = np.zeros(self._n_docs, dtype=np.float32)
-        for t in ids:  # a repeated query term counts twice, as in a Lucene BooleanQuery
-            lo, hi = self._indptr[t], self._indptr[t + 1]
-            scores[self._indices[lo:hi]] += self._data[lo:hi]
+        # One pass over the query terms' postings (a repeated term counts twice, as in a Lucene BooleanQuery).
+        spans = [(self._indptr[t], self._indptr[t + 1]) for t in ids]
+        docs = np.concatenate([self._indices[lo:hi] for lo, hi in spans])
+        weights = np.concatenate([self._data[lo:hi] for lo, hi in spans])
+        scores = np.bincount(docs, weights=weights, minlength=self._n_docs)
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
             top = np.argpartition(-scores[hits], k - 1)[:k]

@@ -14,7 +14,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from spear_train.algorithms.policy_loss import LOSS_AGG_MODES
 
 
 class ConfigError(ValueError):

@@ -31,10 +31,8 @@ def positions_in_trajectory(traj_ids: Tensor) -> Tensor:
     order = torch.argsort(traj, stable=True)
     counts = torch.bincount(traj, minlength=num)
     starts = torch.cumsum(counts, 0) - counts
-    pos_sorted = torch.arange(traj.numel(), device=traj.device) - starts[traj[order]]
-    out = torch.empty_like(traj)
-    out[order] = pos_sorted
-    return out
+    pos_sorted = torch.arange(traj.numel(), device=traj.device) - starts.index_select(0, traj.index_select(0, order))
+    return torch.empty_like(traj).scatter_(0, order, pos_sorted)
 
 
 def discounted_returns(rewards: Tensor, traj_ids: Tensor, gamma: float, step_index: Tensor | None = None) -> Tensor:
@@ -56,13 +54,13 @@ def discounted_returns(rewards: Tensor, traj_ids: Tensor, gamma: float, step_ind
     if rewards.numel() == 0:
         return rewards.clone()
     width = int(step_index.max().item()) + 1
-    grid = torch.zeros(num, width, dtype=rewards.dtype, device=rewards.device)
-    grid[traj, step_index] = rewards
+    cell = traj * width + step_index
+    grid = torch.zeros(num * width, dtype=rewards.dtype, device=rewards.device).index_copy_(0, cell, rewards).view(num, width)
     k = torch.arange(width, device=rewards.device)
     power = (k.unsqueeze(0) - k.unsqueeze(1)).to(rewards.dtype)  # [k, j] = j − k
     discount = torch.where(power >= 0, torch.as_tensor(gamma, dtype=rewards.dtype, device=rewards.device) ** power.clamp_min(0), 0)
     returns = grid @ discount.T
-    return returns[traj, step_index]
+    return returns.reshape(-1).index_select(0, cell)
 
 
 def gigpo_step_advantage(returns: Tensor, group_ids: Tensor, anchor_ids: Tensor, mode: GigpoMode = "mean_std_norm", eps: float = ADV_EPS) -> Tensor:
@@ -83,8 +81,8 @@ def gigpo_step_advantage(returns: Tensor, group_ids: Tensor, anchor_ids: Tensor,
     step_groups = pair_ids(group_ids, anchor_ids)
     num = int(step_groups.max().item()) + 1 if step_groups.numel() else 0
     mean, std, _ = group_mean_std(returns, step_groups, num, unbiased=True)
-    centred = returns - mean[step_groups]
-    return centred / (std[step_groups] + eps) if mode == "mean_std_norm" else centred
+    centred = returns - mean.index_select(0, step_groups)
+    return centred / (std.index_select(0, step_groups) + eps) if mode == "mean_std_norm" else centred
 
 
 def gigpo_advantage(

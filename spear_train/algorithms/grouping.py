@@ -1,5 +1,8 @@
 """Vectorised group statistics over a flat batch of samples.
 
+Gathers use ``index_select`` rather than advanced indexing: on a busy multi-threaded CPU the latter
+was up to 1000× slower for these shapes (see benchmarks/algorithms_bench.py).
+
 Every estimator in this package works on a flat batch of ``B`` samples, each carrying an integer group
 id (a ``uid``: one task instance rolled out ``n`` times) and, where needed, a trajectory id. Ids may be any
 integers; they are made dense with :func:`dense_ids` (first-appearance order), so groups are never
@@ -41,9 +44,8 @@ def dense_ids(ids: Tensor) -> tuple[Tensor, int]:
     positions = torch.arange(ids.numel(), device=ids.device)
     first = torch.full((num,), ids.numel(), dtype=torch.long, device=ids.device)
     first = first.scatter_reduce(0, inverse, positions, reduce="amin")
-    rank = torch.empty_like(first)
-    rank[torch.argsort(first)] = torch.arange(num, device=ids.device)
-    return rank[inverse], num
+    rank = torch.empty_like(first).scatter_(0, torch.argsort(first), torch.arange(num, device=ids.device))
+    return rank.index_select(0, inverse), num
 
 
 def pair_ids(a: Tensor, b: Tensor) -> Tensor:
@@ -71,7 +73,7 @@ def group_mean_std(values: Tensor, dense: Tensor, num_groups: int, unbiased: boo
     count = group_count(dense, num_groups, values.dtype)
     total = torch.zeros(num_groups, dtype=values.dtype, device=values.device).index_add_(0, dense, values)
     mean = total / count.clamp_min(1)
-    sq = torch.zeros_like(total).index_add_(0, dense, (values - mean[dense]) ** 2)
+    sq = torch.zeros_like(total).index_add_(0, dense, (values - mean.index_select(0, dense)) ** 2)
     ddof = 1 if unbiased else 0
     std = torch.sqrt(sq / (count - ddof).clamp_min(1))
     return mean, std, count

@@ -48,8 +48,8 @@ def grpo_advantage(scores: Tensor, group_ids: Tensor, norm_by_std: bool = True, 
     singleton = count <= 1
     mean = mean.masked_fill(singleton, 0.0)
     std = std.masked_fill(singleton, 1.0)
-    centred = scores - mean[dense]
-    return centred / (std[dense] + eps) if norm_by_std else centred
+    centred = scores - mean.index_select(0, dense)
+    return centred / (std.index_select(0, dense) + eps) if norm_by_std else centred
 
 
 def broadcast_to_tokens(advantages: Tensor, response_mask: Tensor) -> Tensor:

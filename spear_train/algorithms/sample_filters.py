@@ -66,28 +66,54 @@ def is_unreadable(text: str) -> bool:
     return any(marker in text for marker in MOJIBAKE_MARKERS)
 
 
+def _pair(a: Tensor, b: Tensor) -> Tensor:
+    """Dense ids of the pairs (a, b) of two non-negative id tensors of equal shape: equal iff both equal."""
+    key = a * (int(b.max().item()) + 1) + b
+    return torch.unique(key.reshape(-1), return_inverse=True)[1].reshape(key.shape)
+
+
+def ngram_ids(token_ids: Tensor, n: int) -> Tensor:
+    """Ids of all n-grams of each row: ``[B, L]`` → ``[B, L − n + 1]``; equal ids ⇔ equal n-grams.
+
+    Exact (no hashing): ids of 2s-grams are dense ids of pairs of s-gram ids (doubling), and n is
+    assembled from its binary digits. Ids are shared across rows.
+    """
+    width = token_ids.shape[1]
+    spans = {1: torch.unique(token_ids, return_inverse=True)[1]}
+    span = 1
+    while span * 2 <= n:
+        prev = spans[span]
+        spans[span * 2] = _pair(prev[:, : width - 2 * span + 1], prev[:, span: width - span + 1])
+        span *= 2
+    acc, acc_span = spans[span], span
+    for bit in sorted((s for s in spans if n & s and s != span), reverse=True):
+        out = width - acc_span - bit + 1
+        acc = _pair(acc[:, :out], spans[bit][:, acc_span: acc_span + out])
+        acc_span += bit
+    return acc
+
+
 def repetitive_flags(token_ids: Tensor, mask: Tensor, ngram: int = 20, threshold: int = 10) -> Tensor:
     """Some n-gram of valid response token ids occurs ≥ ``threshold`` times in the sample (§3.3).
 
     Args:
         token_ids: ``[B, L]`` response token ids.
         mask: ``[B, L]`` response mask; an n-gram counts only if all its tokens are valid.
-    Returns: ``[B]`` bool. Exact (n-grams are compared as rows, not hashed).
+    Returns: ``[B]`` bool. Exact: n-grams are compared by :func:`ngram_ids`, not hashed.
     """
     batch, width = token_ids.shape
     flags = torch.zeros(batch, dtype=torch.bool, device=token_ids.device)
     if width < ngram:
         return flags
-    grams = token_ids.unfold(1, ngram, 1)  # [B, W, n]
     gram_valid = (mask > 0).unfold(1, ngram, 1).all(-1)  # [B, W]
-    rows = torch.arange(batch, device=token_ids.device).unsqueeze(1).expand_as(gram_valid)
-    keyed = torch.cat([rows[gram_valid].unsqueeze(1), grams[gram_valid].long()], dim=1)  # [N, 1 + n]
-    if keyed.shape[0] == 0:
+    if not gram_valid.any():
         return flags
-    uniq, counts = torch.unique(keyed, dim=0, return_counts=True)
-    hit_rows = uniq[counts >= threshold, 0]
-    flags[hit_rows] = True
-    return flags
+    grams = ngram_ids(token_ids.long(), ngram)  # [B, W]
+    rows = torch.arange(batch, device=token_ids.device).unsqueeze(1).expand_as(grams)
+    per_row = _pair(rows[gram_valid], grams[gram_valid])
+    counts = torch.bincount(per_row)
+    hit = counts.index_select(0, per_row) >= threshold
+    return flags.index_fill_(0, rows[gram_valid][hit], True)
 
 
 class FlaggedMasks(NamedTuple):

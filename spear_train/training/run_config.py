@@ -134,17 +134,21 @@ class RunConfig:
 
 #: Env defaults per scale. ``laptop`` fits the CPU budget of the shipped tiny policies (MODELS §5);
 #: ``paper`` is ALGORITHMS §5 (ALFWorld/WebShop: 32 x 8 rollouts, mini-batch 1024/256, lr 1e-6).
+#: SPEAR's reference buffer (2048) never fills at laptop batch sizes, and its 200-step schedules would
+#: not move in a 20-step run: the laptop scale shrinks them in proportion.
+_LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_steps=20)
+
 ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
         "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
                          train_turns_per_episode=8, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
-                         eval_every=10, eval_episodes=100, max_prompt_tokens=768),
+                         eval_every=10, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
         "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=32,
                         train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
-                        eval_every=10, eval_episodes=100, max_prompt_tokens=1024),
+                        eval_every=10, eval_episodes=100, max_prompt_tokens=1024, algorithm=_LAPTOP_SPEAR),
         "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=128,
                      lr=2e-5, mini_batch_size=16, micro_batch_size=4, eval_every=10, eval_episodes=100,
-                     max_prompt_tokens=512),
+                     max_prompt_tokens=512, algorithm=_LAPTOP_SPEAR),
     },
     "paper": {
         "alfworld": dict(steps=200, groups_per_step=32, group_size=8, max_turns=50, max_prompt_tokens=2048,

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from spear_train.algorithms import (
     ReplayBuffer,
-    aggregate_loss,
     clip_cov_loss,
     grpo_advantage,
     ppo_clip_loss,
@@ -126,3 +125,21 @@ def test_schedules_hit_their_end_points(total, coef):
     assert tool_bonus_decay(total + 1, total) == 0.0
     values = [replay_loss_weight(t, total, 1.0) for t in range(0, total + 1, max(1, total // 7))]
     assert values == sorted(values)
+
+
+@FAST
+@given(st.integers(1, 4), st.integers(1, 30), st.integers(1, 7), st.integers(2, 4), st.integers(0, 2**31 - 1))
+def test_repetitive_flags_match_a_counter(rows, width, n, threshold, seed):
+    from collections import Counter
+
+    from spear_train.algorithms import repetitive_flags
+
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 3, (rows, width), generator=g)
+    lengths = torch.randint(0, width + 1, (rows,), generator=g)
+    mask = (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)).float()
+    expected = []
+    for row, length in zip(ids.tolist(), lengths.tolist()):
+        counts = Counter(tuple(row[i:i + n]) for i in range(length - n + 1))
+        expected.append(bool(counts) and max(counts.values()) >= threshold)
+    assert repetitive_flags(ids, mask, n, threshold).tolist() == expected

@@ -21,7 +21,7 @@ def test_precedence_env_defaults_then_yaml_then_flags(tmp_path):
     path.write_text("max_turns: 7\nsteps: 3\ngroup_size: 2\nalgorithm:\n  clip_ratio_high: 0.3\n")
     cfg = resolve_run_config({"env": "webshop", "steps": 9}, path)
     assert (cfg.max_turns, cfg.steps, cfg.group_size) == (7, 9, 2)
-    assert cfg.algorithm == {"clip_ratio_high": 0.3}
+    assert cfg.algorithm["clip_ratio_high"] == 0.3 and cfg.algorithm["replay_buffer_size"] == 32
 
 
 def test_scale_paper_switches_env_defaults():

@@ -265,13 +265,14 @@ def _run_main(path: str) -> int:
     import builtins
     import threading
 
-    sys.argv = [path]
+    sys.argv = [os.path.basename(path)]
     sys.path[:0] = [os.path.dirname(path)]
-    namespace = {"__name__": "__main__", "__file__": path, "__builtins__": builtins}
+    # a relative file name (we run in its folder) keeps temp paths out of tracebacks
+    namespace = {"__name__": "__main__", "__file__": os.path.basename(path), "__builtins__": builtins}
     code = 0
     try:
         with open(path, encoding="utf-8") as f:
-            compiled = compile(f.read(), path, "exec")
+            compiled = compile(f.read(), os.path.basename(path), "exec")
         exec(compiled, namespace)
         for thread in threading.enumerate():
             if thread is not threading.main_thread() and not thread.daemon:
