@@ -47,7 +47,7 @@ def find_tool_call(turn: str) -> ToolCall | ToolCallError | None:
         problems.append(call)
     if not problems:
         return ToolCallError(f"The tool call was not closed with {TOOL_CALL_CLOSE}.")
-    return problems[0]
+    return ToolCallError(problems[0])
 
 
 def _decode(span: str) -> ToolCall | str:

@@ -40,7 +40,7 @@ import tempfile
 import time
 import traceback
 
-PR_SET_PDEATHSIG, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS = 1, 8, 38
+PR_SET_PDEATHSIG, PR_SET_KEEPCAPS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 8, 36, 38
 CAP_DAC_READ_SEARCH = 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -51,6 +51,8 @@ def main() -> None:
     proto_in, proto_out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)  # stray prints from imported modules never corrupt the protocol
+    # orphans of a snippet (a fork bomb's children) become ours, so we can reap them before the next call
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     isolation = _set_up(config)
     _send(proto_out, {"ready": True, "isolation": isolation})
     for line in proto_in:
@@ -172,9 +174,21 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
         os.close(err_w)
         outcome = _supervise(pid, out_r, err_r, start + float(limits["timeout_s"]), limits, isolation)
         outcome["duration_s"] = round(time.monotonic() - start, 4)
+        _reap_orphans(time.monotonic() + 2.0)
         return outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reap_orphans(deadline: float) -> None:
+    """Wait for every leftover child (killed already) so none counts against the next call's limits."""
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.001)
 
 
 def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict) -> None:
