@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.training.run_config import ConfigError, resolve_run_config
 
     try:

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.db import DatabaseError
     from spear_train.leaderboard.server import serve
 
@@ -84,7 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_add_token(args: argparse.Namespace) -> int:
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.db import DatabaseError, LeaderboardDB
 
     try:
@@ -99,7 +99,7 @@ def run_add_token(args: argparse.Namespace) -> int:
 def run_render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.render import RenderError, render_all
 
     import spear_envs  # noqa: F401
@@ -121,7 +121,7 @@ def run_render(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.client import SubmitError, load_result
     from spear_train.leaderboard.render import add_to_repository
     from spear_train.leaderboard.verify import Rejection, verify_result
@@ -147,7 +147,7 @@ def run_reference(args: argparse.Namespace) -> int:
 
     from gymnasium.error import Error as GymError
 
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.reference import reference_result
     from spear_train.leaderboard.render import add_to_repository
 

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from spear_train.cli import CliError
+
 COMMAND_MODULES = [
     "spear_train.cli.envs_cmd",
     "spear_train.cli.webshop_cmd",
@@ -20,10 +22,6 @@ COMMAND_MODULES = [
     "spear_train.cli.run_cmd",
     "spear_train.cli.eval_cmd",
 ]
-
-
-class CliError(Exception):
-    """A user-facing error: printed as ``spear-bench: error: <message>`` with exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.training.run_config import ConfigError, resolve_run_config
 
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.sft.recipe import default_recipe
 
     env_id = ENV_ALIASES.get(args.env, args.env)

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spear_train.cli.main import CliError
+    from spear_train.cli import CliError
     from spear_train.leaderboard.client import SubmitError, submit
 
     try:

@@ -181,14 +181,32 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
 
 
 def _reap_orphans(deadline: float) -> None:
-    """Wait for every leftover child (killed already) so none counts against the next call's limits."""
+    """Kill and wait for every leftover child (orphans are re-parented to us), so nothing outlives its
+    call or counts against the next call's process limit."""
+    next_kill = 0.0
     while time.monotonic() < deadline:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
+            if time.monotonic() >= next_kill:
+                _kill_children()
+                next_kill = time.monotonic() + 0.05
             time.sleep(0.001)
+
+
+def _kill_children() -> None:
+    me = str(os.getpid())
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = f.read().rsplit(")", 1)[1].split()[1]
+                if ppid == me:
+                    os.kill(int(name), signal.SIGKILL)
+            except (OSError, IndexError):
+                pass
 
 
 def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict) -> None:

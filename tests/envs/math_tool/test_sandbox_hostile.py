@@ -1,0 +1,170 @@
+"""Hostile code in the real sandbox: each attack is contained, reported, and the next call works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from spear_envs.math_tool.sandbox import SandboxLimits, SandboxPool, namespaces_available
+from spear_envs.math_tool.tool_output import ERROR_HINT, format_tool_output
+
+TIMEOUT_S = 2.0
+isolated = pytest.mark.skipif(not namespaces_available(), reason="needs root and unshare (full isolation)")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(1, SandboxLimits(timeout_s=TIMEOUT_S, memory_mb=1024)) as p:
+        yield p
+
+
+def run(pool: SandboxPool, code: str) -> str:
+    """Run hostile code, then check the sandbox still answers; return the hostile call's observation."""
+    observation = format_tool_output(pool.run(code), TIMEOUT_S)
+    assert format_tool_output(pool.run("print(6 * 7)"), TIMEOUT_S) == "42"
+    return observation
+
+
+def live_processes_of(uid: int) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{name}/status").read_text() if name.isdigit() else ""
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields and int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+            pids.append(int(name))
+    return pids
+
+
+def test_infinite_loop_times_out():
+    with SandboxPool(1, SandboxLimits(timeout_s=TIMEOUT_S)) as p:
+        start = time.monotonic()
+        result = p.run("while True:\n    pass")
+        assert result.status == "timeout" and time.monotonic() - start < TIMEOUT_S + 5
+        assert "timed out after 2 seconds" in format_tool_output(result, TIMEOUT_S)
+        assert p.run("print('alive')").stdout == "alive\n"
+
+
+def test_sleeping_code_is_killed_at_the_wall_clock_limit(pool):
+    assert "timed out" in run(pool, "import time\ntime.sleep(100)")
+
+
+@isolated
+def test_fork_bomb_is_capped_and_fully_killed(pool):
+    observation = run(pool, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    assert "timed out" in observation
+    uid = pool.isolation.sandbox_uid
+    assert live_processes_of(uid) == []
+    # the process cap was back to normal: a subprocess can be started again
+    assert run(pool, "import subprocess\nprint(subprocess.run(['echo', 'hi'], capture_output=True).stdout)") \
+        == "b'hi\\n'"
+
+
+def test_escaped_daemon_does_not_outlive_its_call(pool):
+    code = "import subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\nprint('started')"
+    assert run(pool, code) == "started"
+    if pool.isolation.sandbox_uid is not None:
+        assert live_processes_of(pool.isolation.sandbox_uid) == []
+
+
+def test_memory_bomb_hits_the_cap(pool):
+    assert run(pool, "x = bytearray(4 * 1024**3)").endswith("MemoryError\n" + ERROR_HINT)
+    growing = "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024**2))"
+    assert "MemoryError" in run(pool, growing)
+
+
+def test_gigantic_output_is_capped_and_cut_in_the_middle(pool):
+    observation = run(pool, "print('a' * 10**8 + 'z')")
+    assert len(observation) <= 16384
+    assert observation.startswith("aaaa") and observation.endswith("z") and "truncated" in observation
+    assert "timed out" in run(pool, "while True:\n    print('y' * 1000)")
+
+
+@isolated
+def test_no_network_even_to_loopback(pool):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    try:
+        observation = run(pool, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+        assert "Network is unreachable" in observation and observation.endswith(ERROR_HINT)
+        with pytest.raises(socket.timeout):
+            server.accept()  # nothing got through
+    finally:
+        server.close()
+
+
+@isolated
+def test_cannot_write_outside_its_directory():
+    target = Path(__file__).with_name(f"_sandbox_probe_{uuid.uuid4().hex}.txt")
+    host_tmp_name = f"/tmp/spear_probe_{uuid.uuid4().hex}"
+    with SandboxPool(1, SandboxLimits(timeout_s=TIMEOUT_S)) as p:
+        observation = run(p, f"open({str(target)!r}, 'w').write('owned')")
+        assert "PermissionError" in observation and not target.exists()
+        assert run(p, f"open({host_tmp_name!r}, 'w').write('x'); print('wrote')") == "wrote"
+        assert not os.path.exists(host_tmp_name)  # that /tmp was the sandbox's private tmpfs
+        assert run(p, f"import os; print(os.path.exists({host_tmp_name!r}))") == "False"  # and was emptied
+        assert run(p, "import os; print(os.listdir('.'))") == "['main.py']"  # a fresh directory per call
+
+
+@isolated
+def test_reading_root_only_files_matches_the_reported_isolation(pool, tmp_path):
+    secret = Path(__file__).with_name(f"_secret_{uuid.uuid4().hex}.txt")
+    secret.write_text("s3cret")
+    secret.chmod(0o600)
+    try:
+        observation = run(pool, f"print(open({str(secret)!r}).read())")
+    finally:
+        secret.unlink()
+    if pool.isolation.keep_read_cap:  # the interpreter itself is not world-readable here (documented)
+        assert observation == "s3cret"
+    else:
+        assert "PermissionError" in observation
+
+
+def test_signals_to_the_parent_do_not_hurt_it(pool):
+    me = os.getpid()
+    observation = run(pool, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('sent')")
+    if pool.isolation.sandbox_uid is not None:
+        assert "PermissionError" in observation
+    observation = run(pool, f"import os, signal\nos.kill({me}, signal.SIGTERM)\nprint('sent')")
+    assert os.getpid() == me  # we are still here
+    if pool.isolation.sandbox_uid is not None:
+        assert "PermissionError" in observation
+
+
+def test_os_exit_and_sys_exit(pool):
+    assert run(pool, "import os, sys\nprint('bye'); sys.stdout.flush()\nos._exit(3)") == "bye"
+    assert run(pool, "import os\nos._exit(0)").startswith("Empty stdout")
+    assert run(pool, "raise SystemExit('stopping here')") == "stopping here\n" + ERROR_HINT
+
+
+def test_segfault_via_ctypes_is_reported(pool):
+    observation = run(pool, "import ctypes\nctypes.string_at(0)")
+    assert observation == "Process killed by signal SIGSEGV.\n" + ERROR_HINT
+
+
+def test_deep_recursion(pool):
+    assert "RecursionError" in run(pool, "def f(n):\n    return f(n + 1)\nf(0)")
+    deeper = "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)"
+    observation = run(pool, deeper)
+    assert "timed out" in observation or observation.endswith(ERROR_HINT)
+
+
+def test_a_killed_worker_is_replaced():
+    with SandboxPool(1, SandboxLimits(timeout_s=TIMEOUT_S)) as p:
+        worker = p._workers[0]
+        assert p.run("print(1)").stdout == "1\n"
+        os.killpg(worker._proc.pid, signal.SIGKILL)
+        assert p.run("print(2)").status == "error"
+        assert p.run("print(3)").stdout == "3\n" and p._workers[0] is not worker
