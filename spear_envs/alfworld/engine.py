@@ -49,7 +49,8 @@ class AlfredEngine:
     Args:
         fast: use :class:`FastPddlEnv` (same transcripts, several times faster) instead of the stock engine.
         facts: include PDDL ``facts`` in each state (the handcoded expert needs them; costs time).
-        planner: include ``policy_commands`` (a Fast Downward replan from the current state) in each state.
+        planner: include ``policy_commands`` (a Fast Downward replan from the current state) in each
+            state. To plan only when needed, leave it off and call :meth:`plan`.
     """
 
     def __init__(self, *, fast: bool = True, facts: bool = False, planner: bool = False):
@@ -88,6 +89,14 @@ class AlfredEngine:
             raise RuntimeError("AlfredEngine.step() called before reset()")
         self.state, _, _ = self._env.step(command)
         return self.state
+
+    def plan(self) -> list[str]:
+        """The planner's command list from the current state (a Fast Downward replan; may be slow on
+        large scenes). Empty when the goal is already reached or no plan exists."""
+        if self.state is None:
+            raise RuntimeError("AlfredEngine.plan() called before reset()")
+        with _keep_argv():
+            return list(self._env._pddl_state.replan(self._env._entity_infos))
 
     def _demangle(self, shuffle_seed: int | None) -> None:
         infos = self._env._entity_infos

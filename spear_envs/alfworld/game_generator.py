@@ -61,8 +61,8 @@ _ROOMS: dict[str, dict[str, Any]] = {
     },
     "bedroom": {
         "receptacles": {
-            "Bed": (1, 1), "Desk": (0, 1), "Dresser": (0, 1), "SideTable": (1, 2), "Drawer": (1, 10),
-            "Shelf": (0, 8), "GarbageCan": (1, 1), "LaundryHamper": (0, 1), "Safe": (0, 1), "ArmChair": (0, 1),
+            "Bed": (1, 1), "Desk": (0, 1), "Dresser": (0, 1), "SideTable": (1, 2), "Drawer": (1, 12),
+            "Shelf": (0, 12), "GarbageCan": (1, 1), "LaundryHamper": (0, 1), "Safe": (0, 1), "ArmChair": (0, 1),
         },
         "objects": [
             "Book", "CellPhone", "CreditCard", "KeyChain", "Laptop", "Pillow", "Pen", "Pencil", "AlarmClock", "CD",
@@ -71,8 +71,8 @@ _ROOMS: dict[str, dict[str, Any]] = {
     },
     "bathroom": {
         "receptacles": {
-            "Toilet": (1, 1), "SinkBasin": (1, 2), "BathtubBasin": (0, 1), "Cabinet": (1, 6), "CounterTop": (1, 1),
-            "Drawer": (0, 6), "Shelf": (0, 3), "GarbageCan": (1, 1), "TowelHolder": (0, 1),
+            "Toilet": (1, 1), "SinkBasin": (1, 2), "BathtubBasin": (0, 1), "Cabinet": (1, 10), "CounterTop": (1, 1),
+            "Drawer": (0, 10), "Shelf": (0, 3), "GarbageCan": (1, 1), "TowelHolder": (0, 1),
             "HandTowelHolder": (0, 2), "ToiletPaperHanger": (1, 1), "Cart": (0, 1),
         },
         "objects": [
@@ -355,7 +355,7 @@ def _checker():
     """One planner-enabled engine per process (each engine loads its own copy of Fast Downward)."""
     from spear_envs.alfworld.engine import AlfredEngine
 
-    return AlfredEngine(planner=True)
+    return AlfredEngine()
 
 
 def check_solvable(game: dict[str, Any]) -> list[str] | None:
@@ -365,7 +365,7 @@ def check_solvable(game: dict[str, Any]) -> list[str] | None:
     state = engine.reset()
     if state.won:
         return None
-    plan = list(state.policy_commands or [])
+    plan = engine.plan()
     if not plan:
         return None
     for k, command in enumerate(plan):

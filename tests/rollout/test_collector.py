@@ -161,3 +161,16 @@ def test_multi_turn_episode_is_one_sample_with_tool_tokens_masked(tiny_policy):
                 assert "<tool_response>\nresult: " in text and text.endswith("<|im_start|>assistant\n")
             assert all(lp == 0.0 for lp, m in zip(s.logprobs, s.loss_mask) if m == 0)
         assert s.prompt_ids == tiny_policy.prompt_ids([{"role": "user", "content": "Problem: what is 6 * 7?"}])
+
+
+def test_an_env_that_raises_fails_only_its_own_episode():
+    pool = make_env_pool(GUESS, 4)
+
+    def crash(action):
+        raise RuntimeError("engine crashed")
+
+    pool.host.envs[1].unwrapped._step = crash
+    rollout = RolloutCollector(GUESS_ID, make_agent("random", seed=0), pool, RolloutConfig(group_size=4)).collect([0])
+    assert [e.failed for e in rollout.episodes] == [False, True, False, False]
+    assert rollout.episodes[1].failure == "step failed: RuntimeError: engine crashed"
+    assert rollout.episodes[1].length == 0 and all(e.length >= 1 for e in rollout.episodes if not e.failed)

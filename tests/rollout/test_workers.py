@@ -68,17 +68,18 @@ def test_model_rollout_through_ray_workers_is_token_exact(ray_pool, tiny_policy)
     assert not rollout.failed_episodes
 
 
-def test_alfworld_rollout_2x4_through_ray_workers_is_token_exact(ray_session, tiny_policy):
+@pytest.mark.parametrize("env_id", [ALFWORLD, "spear/WebShop-v0"])
+def test_real_env_rollout_2x4_through_ray_workers_is_token_exact(ray_session, tiny_policy, env_id):
     import spear_envs
 
-    if ALFWORLD not in spear_envs.SPEAR_ENVS:
-        pytest.skip(f"{ALFWORLD} is not registered in this checkout")
-    pool = make_env_pool(EnvSpec(ALFWORLD, kwargs={"max_steps": 3}), 8, env_workers=2, worker_cpus=0.5)
+    if env_id not in spear_envs.SPEAR_ENVS:
+        pytest.skip(f"{env_id} is not registered in this checkout")
+    pool = make_env_pool(EnvSpec(env_id, kwargs={"max_steps": 3}), 8, env_workers=2, worker_cpus=0.5)
     try:
         agent = CountingAgent(ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=16), seed=0))
-        rollout = RolloutCollector(ALFWORLD, agent, pool, RolloutConfig(group_size=4)).collect([0, 1])
+        rollout = RolloutCollector(env_id, agent, pool, RolloutConfig(group_size=4)).collect([0, 1])
         attach_messages(rollout, agent)
-        check_token_exact(rollout, tiny_policy, pool.received_actions(), 8, 4, prompt_builder_for(ALFWORLD))
+        check_token_exact(rollout, tiny_policy, pool.received_actions(), 8, 4, prompt_builder_for(env_id))
         assert not rollout.failed_episodes
         assert all(e.length == 3 or e.won for e in rollout.episodes)  # the env's own step cap ended them
         for g in range(2):  # copies of a group play the same game
