@@ -35,9 +35,9 @@ def build(folder: Path) -> None:
     print(f"built {folder}")
 
 
-def hf_logprobs(model, prompt, response):
+def hf_logprobs(model, prompt, response, temperature=1.0):
     with torch.no_grad():
-        logits = model(torch.tensor([prompt + response])).logits[0, len(prompt) - 1:-1]
+        logits = model(torch.tensor([prompt + response])).logits[0, len(prompt) - 1:-1] / temperature
     return torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(response)[:, None]).squeeze(-1)
 
 
@@ -80,15 +80,18 @@ def main() -> None:
     from tests.rollout.toy import GUESS_ID
 
     pool = make_env_pool(EnvSpec(GUESS_ID, imports=("tests.rollout.toy",)), 8)
-    agent = ModelAgent(policy, SamplingConfig(max_new_tokens=16), generator=gen, seed=0)
+    agent = ModelAgent(policy, SamplingConfig(temperature=0.7, max_new_tokens=16), generator=gen, seed=0)
     rollout = RolloutCollector(GUESS_ID, agent, pool, RolloutConfig(group_size=4)).collect([0, 1])
-    worst = max((torch.tensor(s.logprobs) - hf_logprobs(model, s.prompt_ids, s.response_ids)).abs().max().item()
+    worst = max((torch.tensor(s.logprobs) - hf_logprobs(model, s.prompt_ids, s.response_ids, 0.7)).abs().max().item()
                 for s in rollout.samples)
     assert all(a == s.action for s, a in zip(rollout.samples, [x for e in pool.received_actions() for x in e]))
-    print(f"rollout: {len(rollout.samples)} samples, {rollout.generated_tokens} tokens; "
-          f"max |logp_vLLM - logp_HF| = {worst:.2e}")
+    print(f"rollout (T=0.7): {len(rollout.samples)} samples, {rollout.generated_tokens} tokens; "
+          f"max |logp_vLLM - logp_HF(logits / 0.7)| = {worst:.2e}; distribution: {rollout.samples[0].logprob_distribution}")
     assert worst < 1e-3, worst
 
+    import copy
+
+    old_model = copy.deepcopy(model)
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.05 * torch.randn_like(param))
@@ -96,8 +99,10 @@ def main() -> None:
     sample = rollout.samples[0]
     again = gen.generate([sample.prompt_ids], SamplingConfig(max_new_tokens=16), seed=1).generations[0]
     diff = (torch.tensor(again.logprobs) - hf_logprobs(model, sample.prompt_ids, again.token_ids)).abs().max().item()
-    print(f"after update_weights: max |logp_vLLM - logp_HF(new weights)| = {diff:.2e}")
-    assert diff < 1e-3, diff
+    stale = (torch.tensor(again.logprobs) - hf_logprobs(old_model, sample.prompt_ids, again.token_ids)).abs().max().item()
+    print(f"after update_weights: max |logp_vLLM - logp_HF(new weights)| = {diff:.2e} "
+          f"(vs the old weights: {stale:.2e})")
+    assert diff < 1e-3 < stale, (diff, stale)
 
     prompts = [s.prompt_ids for s in rollout.samples[:8]] * 8
     sampling = SamplingConfig(max_new_tokens=64)

@@ -239,11 +239,15 @@ class VLLMGenerator:
         return GenerationBatch(generations, sampling.describe(False))
 
     def update_weights(self, model: torch.nn.Module) -> None:
-        """Push ``model``'s weights into the engine (vLLM's ``load_weights`` on every worker)."""
-        weights = [(name, t.detach().cpu()) for name, t in model.state_dict().items()]
-        self.llm.collective_rpc(_load_weights, args=(weights,))
+        """Push ``model``'s weights into the engine, in place.
+
+        The weights go through a temporary safetensors checkpoint that every vLLM worker reloads
+        (``reload_weights(weights_path=...)``): robust across vLLM's process boundary, one disk write
+        per update.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="spear-vllm-weights-") as folder:
+            model.save_pretrained(folder, safe_serialization=True)
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
         self.llm.reset_prefix_cache()
-
-
-def _load_weights(worker, weights):  # runs inside each vLLM worker
-    worker.model_runner.model.load_weights(weights=weights)
