@@ -38,3 +38,14 @@ register_text_env(
     description="Competition math with a sandboxed Python tool (hermes <tool_call>); +1/-1 on the final "
     "\\boxed{} answer (math-verify equivalence, or strict exact string).",
 )
+
+register_text_env(
+    "spear/ALFWorld-v0",
+    "spear_envs.alfworld.env:ALFWorldEnv",
+    max_episode_steps=50,
+    version="1-gen1",
+    task_source="generated games on the real ALFWorld/TextWorld engine (6 task types; splits train / "
+    "eval_in_distribution / eval_out_of_distribution); real json_2.1.1 games via data_dir= or SPEAR_ALFWORLD_DATA",
+    description="ALFWorld text household tasks (real engine, byte-identical fast path); reward 10 on the "
+    "winning step; optional planner/handcoded expert actions in info.",
+)

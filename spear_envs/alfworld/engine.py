@@ -98,6 +98,10 @@ class AlfredEngine:
         with _keep_argv():
             return list(self._env._pddl_state.replan(self._env._entity_infos))
 
+    def display_name(self, pddl_id: str) -> str:
+        """The name the text uses for a PDDL object id (for example ``"mug 2"``), after the last reset."""
+        return self._env._entity_infos[pddl_id.lower()].name
+
     def _demangle(self, shuffle_seed: int | None) -> None:
         infos = self._env._entity_infos
         if shuffle_seed is None:

@@ -302,7 +302,67 @@ def draw_game(spec: GameSpec, rng: random.Random) -> dict[str, Any] | None:
         "walkthrough": None,
         "traj_data": traj_data,
         "game_id": spec.game_id,
+        "_hint": _plan_hint(spec.task_type, receptacles, objects, n_targets, params),
     }
+
+
+def _plan_hint(task_type, receptacles, objects, n_targets, params) -> dict[str, Any]:
+    """Scene facts a constructed plan needs: (id, openable) of the targets' homes, the goal receptacle,
+    the appliance and the lamp's receptacle."""
+    openable = _tables()["openable"]
+    cls_of = {rid: cls for rid, cls, _ in receptacles}
+
+    def first(cls: str) -> str | None:
+        return next((rid for rid, c, _ in receptacles if c == cls), None)
+
+    appliance = _STATE_CHANGE.get(task_type, (None, None))[1]
+    lamp = objects[n_targets] if params["toggle_target"] else None
+    return {
+        "targets": [(oid, rid) for oid, _, rid in objects[:n_targets]],
+        "parent": first(params["parent_target"]) if params["parent_target"] else None,
+        "appliance": first(appliance) if appliance else None,
+        "lamp": [lamp[0], lamp[2]] if lamp else None,
+        "openable": sorted(rid for rid, cls in cls_of.items() if cls in openable),
+    }
+
+
+def _constructed_plan(task_type: str, hint: dict[str, Any], name: Any) -> list[str]:
+    """A straightforward command list that should win the game (verified by replay in the engine)."""
+    plan: list[str] = []
+    opened: set[str] = set()
+    here = [None]
+
+    def go(rid: str) -> None:
+        if here[0] != rid:
+            plan.append(f"go to {name(rid)}")
+            here[0] = rid
+        if rid in hint["openable"] and rid not in opened:
+            plan.append(f"open {name(rid)}")
+            opened.add(rid)
+
+    def fetch(oid: str, rid: str) -> None:
+        go(rid)
+        plan.append(f"take {name(oid)} from {name(rid)}")
+
+    targets = hint["targets"][:2] if task_type == "pick_two_obj_and_place" else hint["targets"][:1]
+    for oid, rid in targets:
+        fetch(oid, rid)
+        if task_type == "look_at_obj_in_light":
+            lamp_id, lamp_home = hint["lamp"]
+            if here[0] != lamp_home:
+                plan.append(f"go to {name(lamp_home)}")
+                here[0] = lamp_home
+            plan.append(f"use {name(lamp_id)}")
+            return plan
+        verb = {"pick_clean_then_place_in_recep": "clean", "pick_heat_then_place_in_recep": "heat",
+                "pick_cool_then_place_in_recep": "cool"}.get(task_type)
+        if verb:
+            plan.append(f"go to {name(hint['appliance'])}")
+            here[0] = hint["appliance"]
+            plan.append(f"{verb} {name(oid)} with {name(hint['appliance'])}")
+        go(hint["parent"])
+        plan.append(f"move {name(oid)} to {name(hint['parent'])}")
+    return plan
 
 
 def _problem_text(spec, receptacles, objects, start, params) -> str:
@@ -358,24 +418,50 @@ def _checker():
     return AlfredEngine()
 
 
-def check_solvable(game: dict[str, Any]) -> list[str] | None:
-    """The planner's walkthrough if the game is well-formed (goal false at reset, plan replays to a win)."""
+def replays_to_win(game: dict[str, Any], plan: list[str]) -> bool:
+    """Whether ``plan`` played from reset is admissible at every step and wins exactly at its last step."""
     engine = _checker()
     engine.load(game)
     state = engine.reset()
-    if state.won:
-        return None
-    plan = engine.plan()
-    if not plan:
-        return None
+    if state.won or not plan:
+        return False
     for k, command in enumerate(plan):
+        if command not in state.admissible_commands:
+            return False
         state = engine.step(command)
         if state.won != (k == len(plan) - 1):
-            return None
-    return plan if state.won else None
+            return False
+    return True
 
 
-def generate_game(spec: GameSpec) -> dict[str, Any]:
+def planner_walkthrough(game: dict[str, Any]) -> list[str]:
+    """Fast Downward's plan from the game's initial state (seconds to minutes on large scenes)."""
+    engine = _checker()
+    engine.load(game)
+    engine.reset()
+    return engine.plan()
+
+
+def check_solvable(game: dict[str, Any], use_planner: bool = False) -> list[str] | None:
+    """A winning walkthrough if the game is well-formed (goal false at reset, the walkthrough replays to a
+    win in the real engine), else None.
+
+    By default the walkthrough is constructed from the scene (the generator knows where everything is) and
+    proven by replay; with ``use_planner`` (or when the construction fails) it is Fast Downward's plan.
+    """
+    hint = game.get("_hint")
+    if hint is not None and not use_planner:
+        engine = _checker()
+        engine.load(game)
+        engine.reset()
+        plan = _constructed_plan(game["traj_data"]["task_type"], hint, engine.display_name)
+        if replays_to_win(game, plan):
+            return plan
+    plan = planner_walkthrough(game)
+    return plan if replays_to_win(game, plan) else None
+
+
+def generate_game(spec: GameSpec, use_planner: bool = False) -> dict[str, Any]:
     """Draw candidates for ``spec`` until one passes :func:`check_solvable`; deterministic in ``spec``."""
     rng = random.Random(f"spear-alfworld-v{GENERATOR_VERSION}|{_SPLIT_STREAM[spec.split]}|{spec.scene_size}|"
                         f"{spec.task_type}|{spec.index}")
@@ -383,7 +469,8 @@ def generate_game(spec: GameSpec) -> dict[str, Any]:
         game = draw_game(spec, rng)
         if game is None:
             continue
-        plan = check_solvable(game)
+        plan = check_solvable(game, use_planner=use_planner)
+        del game["_hint"]
         if plan is not None:
             game["solvable"] = True
             game["walkthrough"] = plan

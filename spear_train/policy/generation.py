@@ -23,6 +23,7 @@ Backends:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -216,6 +217,8 @@ class VLLMGenerator:
             ) from exc
         self._vllm = vllm
         self.stop_ids = list(stop_ids)
+        # update_weights sends a function and tensors to the engine's workers: our own processes
+        os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
         engine_kwargs.setdefault("logprobs_mode", "processed_logprobs")
         self.llm = vllm.LLM(model=str(model_path), dtype=dtype, skip_tokenizer_init=True, **engine_kwargs)
 
@@ -239,15 +242,22 @@ class VLLMGenerator:
         return GenerationBatch(generations, sampling.describe(False))
 
     def update_weights(self, model: torch.nn.Module) -> None:
-        """Push ``model``'s weights into the engine, in place.
+        """Push ``model``'s weights into the engine (each worker's ``reload_weights``).
 
-        The weights go through a temporary safetensors checkpoint that every vLLM worker reloads
-        (``reload_weights(weights_path=...)``): robust across vLLM's process boundary, one disk write
-        per update.
+        Every entry of the state dict is sent, a tied LM head included under its own name: vLLM's
+        layer-wise reload otherwise leaves the head on the old embedding. The weights travel as one
+        safetensors blob; the function crosses vLLM's process boundary by pickle, which :meth:`__init__`
+        enables for this engine (``VLLM_ALLOW_INSECURE_SERIALIZATION``). Fine for small models; a GPU
+        deployment of large models would use a collective (NCCL) weight transfer (not implemented).
         """
-        import tempfile
+        from safetensors.torch import save
 
-        with tempfile.TemporaryDirectory(prefix="spear-vllm-weights-") as folder:
-            model.save_pretrained(folder, safe_serialization=True)
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
+        state = {name: t.detach().to("cpu").clone() for name, t in model.state_dict().items()}
+        self.llm.collective_rpc(_load_weights, args=(save(state),))  # bytes cross the boundary intact
         self.llm.reset_prefix_cache()
+
+
+def _load_weights(worker, blob: bytes) -> None:  # runs inside each vLLM worker process
+    from safetensors.torch import load
+
+    worker.reload_weights(weights_iterator=list(load(blob).items()))

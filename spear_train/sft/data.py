@@ -35,12 +35,14 @@ class ExpertSource:
 
     ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
     returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
-    ``env.reset``. ``response(action)`` is the target text for one turn.
+    ``env.reset``. ``response(action)`` is the target text for one turn: :func:`agent_response` for
+    agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
     """
 
     make_env: Callable[[str], gym.Env]
     make_expert: Callable[[gym.Env], Expert]
     reset_options: Callable[[str], dict] = lambda split: {}
+    response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
 
 
 #: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).
@@ -90,9 +92,12 @@ class ExpertEpisode:
 
 def play_expert_episode(
     env: gym.Env, expert_factory: Callable[[gym.Env], Expert], env_id: str, seed: int,
-    options: dict | None = None, history_length: int = 2,
+    options: dict | None = None, history_length: int = 2, response: Callable[[str], str] | None = None,
 ) -> ExpertEpisode:
-    """Play the expert on task ``seed`` and render each turn's prompt with the rollout's prompt builder."""
+    """Play the expert on task ``seed`` and render each turn's prompt with the rollout's prompt builder.
+
+    ``response(action)`` is each turn's target text (default :func:`agent_response`)."""
+    response = response or agent_response
     builder = prompt_builder_for(env_id, history_length=history_length)
     obs, info = env.reset(seed=seed, options=options or None)
     if info["won"]:
@@ -103,7 +108,7 @@ def play_expert_episode(
     done = False
     while not done:
         action = expert(obs, info)
-        examples.append(SFTExample(builder.messages(memory), agent_response(action)))
+        examples.append(SFTExample(builder.messages(memory), response(action)))
         obs, _, terminated, truncated, info = env.step(action)
         memory.record(action, obs, info)
         done = terminated or truncated
@@ -153,7 +158,8 @@ def _play_many(env_id: str, n_tasks: int, first_seed: int, history_length: int, 
     try:
         for i in tqdm(range(n_tasks), desc=f"expert episodes ({env_id})", disable=not progress, unit="ep"):
             yield play_expert_episode(
-                env, source.make_expert, env_id, first_seed + i, source.reset_options("train"), history_length
+                env, source.make_expert, env_id, first_seed + i, source.reset_options("train"), history_length,
+                source.response,
             )
     finally:
         env.close()

@@ -9,14 +9,22 @@ Both executors drive ``worker.py`` (see its docstring for what happens to a snip
 
 Isolation in force (``Isolation``):
 
-* **as root** (dev box, CI, containers): the worker runs in its own network and mount namespaces
-  (``unshare -m -n``): no network at all (loopback down), private ``/tmp``, ``/var/tmp`` and ``/dev/shm``;
-  snippets run under a user id of their own, so they cannot signal or write into the parent's files, and
-  the process limit is enforced;
-* **not root, or no ``unshare``**: snippets run as the calling user. Network calls made through Python's
-  ``socket`` module are refused by an audit hook (code using ctypes or a subprocess can get around it),
-  the process limit counts the user's other processes too, and the code can read and write whatever the
-  user can. Use a container (or run as root) for untrusted code at scale.
+* **as root with ``unshare``** (dev box, CI, containers with CAP_SYS_ADMIN): the worker runs in its own
+  network and mount namespaces (``unshare -m -n``): no network at all (loopback down). Snippets run
+  ``chroot``-ed in a read-only view of the filesystem that holds only system libraries, a few ``/etc``
+  files, five ``/dev`` nodes and the interpreter's own folders (see ``worker.py``), with a fresh per-call
+  tmpfs on ``/tmp`` as their working directory, the only writable place. They run under a user id of
+  their own with no capabilities: they cannot read ``/etc/shadow``, ``/root`` or the project tree (none
+  of it exists in the view), cannot write outside their directory (``Read-only file system``), cannot
+  signal the parent, and the process limit is enforced;
+* **as root without namespaces** (``unshare`` missing or refused): the own user id without capabilities
+  and the rlimits still apply, so snippets read only world-readable files and write only world-writable
+  places of the host (``/tmp`` included; a pyenv interpreter under ``/root`` then cannot import modules
+  lazily); network calls made through Python's ``socket`` module are refused by an audit hook;
+* **not root**: snippets run as the calling user in a new temporary directory. Python ``socket`` calls are
+  refused by the audit hook (code using ctypes or a subprocess can get around it), the process limit
+  counts the user's other processes too, and the code can read and write whatever the user can: there is
+  no filesystem containment. Use a container (or run as root) for untrusted code at scale.
 """
 
 from __future__ import annotations
@@ -92,9 +100,9 @@ class Isolation:
     """What a worker enforces (reported by the worker itself when it starts)."""
 
     network: str  #: "namespace" (no network at all) or "audit-hook" (Python sockets refused)
-    sandbox_uid: int | None  #: the user id snippets run as; None: the caller's own
-    keep_read_cap: bool  #: snippets may read any file (needed when the interpreter is not world-readable)
-    private_tmp: tuple[str, ...]  #: temp dirs replaced by a private tmpfs
+    sandbox_uid: int | None  #: the user id snippets run as (no capabilities); None: the caller's own
+    filesystem: str  #: "read-only view" (only ``exposed`` is visible, read-only) or "host" (all of it)
+    exposed: tuple[str, ...]  #: host paths visible to snippets in the view (read-only); empty for "host"
 
 
 class CodeExecutor(Protocol):
@@ -147,7 +155,8 @@ class WorkerProcess:
         config = {
             "once": once,
             "network": "namespace" if use_ns else "audit-hook",
-            "private_tmp": use_ns,
+            "filesystem_view": use_ns,
+            "view_modules": list(HEAVY_MODULES),
             "preload": list(HEAVY_MODULES) if preload else [],
             "preamble": PREAMBLE if preload else "",
         }
@@ -181,8 +190,8 @@ class WorkerProcess:
                 log = self._log.read().decode(errors="replace")[-2000:]
                 raise SandboxError(f"the sandbox worker did not start; its output was:\n{log or '(none)'}")
             info = json.loads(line)["isolation"]
-            self.isolation = Isolation(info["network"], info["sandbox_uid"], info["keep_read_cap"],
-                                       tuple(info["private_tmp"]))
+            self.isolation = Isolation(info["network"], info["sandbox_uid"], info["filesystem"],
+                                       tuple(info["exposed"]))
         return self.isolation
 
     def run(self, code: str, limits: SandboxLimits) -> ExecutionResult:

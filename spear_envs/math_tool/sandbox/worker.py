@@ -6,22 +6,32 @@ line. On start it answers ``{"ready": true, "isolation": {...}}``; then for ever
 ``{"source": str, "limits": {...}}`` it answers one result object (see :func:`run_snippet`). It exits on
 EOF, or after one request when started with ``"once": true`` (the plain one-process-per-call executor).
 
+As root inside its own mount namespace, the worker first builds a **read-only view** of the filesystem
+(:func:`_build_view`): a tmpfs root holding only ``/usr`` (and the ``/bin``, ``/lib*`` links or folders),
+``/etc/ld.so.*``, ``/etc/localtime``, ``/etc/alternatives``, ``/dev/{null,zero,full,random,urandom}``, and
+the interpreter's own folders found at run time (``sys.base_prefix``, ``sys.prefix``, site-packages, the
+folders of numpy and sympy), each bind-mounted read-only and nosuid at its host path. Nothing else exists
+there: not ``/etc/shadow``, ``/root``, ``/home``, the project tree beside the venv, ``/proc``, ``/sys``
+or the host's ``/tmp``. The worker itself keeps the full filesystem.
+
 Per snippet the worker forks a child that:
 
 * starts a new session (so the whole process group can be killed) and gets stdin from /dev/null and
   stdout/stderr on pipes whose captured size is capped;
-* works in a fresh temporary directory, with a scrubbed environment (PATH, HOME=TMPDIR=the directory,
-  LANG, one BLAS/OpenMP thread);
-* as root: switches to a user id no other process uses (``uid_base + worker pid``), so it cannot signal
-  or write into anything of the parent's, and ``RLIMIT_NPROC`` caps its processes. It keeps
-  ``CAP_DAC_READ_SEARCH`` only when the interpreter's own files are not world-readable (then reading is
-  not restricted), and sets ``no_new_privs``;
+* works in a fresh, empty working directory with a scrubbed environment (PATH, HOME=TMPDIR=the directory,
+  LANG, one BLAS/OpenMP thread). In the view this is a new tmpfs mounted on ``/tmp`` for this call only
+  (``4 x file_size_mb`` MB, 10000 files; ``/dev/shm`` links to it) and the child ``chroot``s into the
+  view, so the working directory is the only place it can write and the view the only place it can read;
+  elsewhere it is a new temporary directory on the host;
+* as root: switches to a user id no other process uses (``uid_base + worker pid``) with **no
+  capabilities** (checked) and ``no_new_privs``, so it cannot signal or write into anything of the
+  parent's, cannot leave the chroot, and ``RLIMIT_NPROC`` caps its processes;
 * sets rlimits: address space, CPU seconds, file size, processes, open files, no core dumps;
 * runs the source as ``__main__`` from ``main.py`` in its directory.
 
 The worker kills the child's process group at the wall-clock timeout and, as root, every process of the
-sandbox user id after each snippet (escaped daemons included). It empties its private ``/tmp``-style
-mounts between snippets, so nothing carries over from one call to the next.
+sandbox user id after each snippet (escaped daemons included), then unmounts (or deletes) the working
+directory, so nothing carries over from one call to the next.
 """
 
 from __future__ import annotations
@@ -33,17 +43,13 @@ import resource
 import select
 import shutil
 import signal
-import stat
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-PR_SET_PDEATHSIG, PR_SET_KEEPCAPS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 8, 36, 38
-CAP_DAC_READ_SEARCH = 2
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 def main() -> None:
@@ -62,7 +68,6 @@ def main() -> None:
         except Exception as exc:  # a worker bug must not kill the worker silently
             result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
         _send(proto_out, result)
-        _empty_private_tmp(isolation)
         if config.get("once"):
             break
 
@@ -74,18 +79,20 @@ def _send(stream, obj: dict) -> None:
 
 # --------------------------------------------------------------------------------------- set-up
 def _set_up(config: dict) -> dict:
-    """Mount private temp dirs, pre-import modules, and describe the isolation in force."""
+    """Build the filesystem view, pre-import modules, and describe the isolation in force."""
     isolation = {
         "network": config.get("network", "none"),
         "sandbox_uid": None,
-        "keep_read_cap": False,
-        "private_tmp": [],
+        "filesystem": "host",
+        "exposed": [],
+        "view_root": None,
     }
     if os.geteuid() == 0:
         isolation["sandbox_uid"] = int(config.get("uid_base", 3_000_000_000)) + os.getpid()
-        isolation["keep_read_cap"] = not _interpreter_world_readable()
-        if config.get("private_tmp"):
-            isolation["private_tmp"] = _mount_private_tmp()
+        if config.get("filesystem_view"):  # only inside our own mount namespace
+            needed = _interpreter_paths(config.get("view_modules", []))
+            isolation["view_root"], isolation["exposed"] = _build_view(needed)
+            isolation["filesystem"] = "read-only view"
     for module in config.get("preload", []):
         __import__(module)
     if config.get("preamble"):
@@ -93,45 +100,116 @@ def _set_up(config: dict) -> dict:
     return isolation
 
 
-def _interpreter_world_readable() -> bool:
-    """True when every directory on the way to the stdlib and site-packages is world-traversable."""
-    paths = {os.path.dirname(os.__file__)} | {p for p in sys.path if p.endswith("site-packages")}
-    for path in paths:
-        while path and path != "/":
-            try:
-                if not os.stat(path).st_mode & stat.S_IXOTH:
-                    return False
-            except OSError:
-                return False
-            path = os.path.dirname(path)
-    return True
+# --------------------------------------------------------------------------------------- filesystem view
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+#: host paths a snippet sees (read-only), besides the interpreter's own; missing ones are skipped
+SYSTEM_PATHS = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
+)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+#: where the view's root may be mounted (the first one holding none of the interpreter's files)
+VIEW_MOUNT_POINTS = ("/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/run")
+#: the snippet's working directory inside the view (also its HOME and TMPDIR; /dev/shm points here)
+VIEW_WORKDIR = "/tmp"
 
 
-def _mount_private_tmp() -> list[str]:
-    """Mount a small tmpfs over each temp dir (we are in our own mount namespace). Skips a dir that holds
-    the interpreter or its packages, which must stay visible."""
-    needed = [os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, *sys.path] if p]
-    mounted = []
-    for directory in PRIVATE_TMP_DIRS:
-        if not os.path.isdir(directory) or any(p == directory or p.startswith(directory + "/") for p in needed):
-            continue
-        cmd = ["mount", "-t", "tmpfs", "-o", "size=64m,mode=1777,nosuid,nodev", "spear-sandbox", directory]
-        if subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
-            mounted.append(directory)
-    return mounted
+def _interpreter_paths(modules: list[str]) -> list[str]:
+    """Host directories the interpreter needs: its installation and venv prefixes, site-packages, and
+    the folders holding ``modules`` (found without importing them)."""
+    import importlib.util
+    import site
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            package_dir = os.path.dirname(spec.origin)
+            paths.add(os.path.dirname(package_dir) if spec.submodule_search_locations else package_dir)
+    return sorted(os.path.abspath(p) for p in paths if p and os.path.exists(p))
 
 
-def _empty_private_tmp(isolation: dict) -> None:
-    for directory in isolation["private_tmp"]:
-        for name in os.listdir(directory):
-            path = os.path.join(directory, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+def _build_view(needed: list[str]) -> tuple[str, list[str]]:
+    """Mount a read-only root holding only ``SYSTEM_PATHS``, ``DEVICES`` and ``needed`` (bound read-only,
+    nosuid, at their host paths) plus an empty ``VIEW_WORKDIR``; return its path and what it exposes.
+
+    Runs in the worker's own mount namespace (``unshare -m``), so the host never sees these mounts.
+    Snippet children ``chroot`` into it; the worker itself keeps the full view.
+    """
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    root = next((d for d in VIEW_MOUNT_POINTS if os.path.isdir(d) and not os.path.islink(d)
+                 and not any(_is_under(p, d) for p in [*needed, *SYSTEM_PATHS])), None)
+    if root is None:
+        raise RuntimeError(f"no place to mount the sandbox view: each of {VIEW_MOUNT_POINTS} holds "
+                           f"interpreter files ({needed})")
+    os.umask(0o022)
+    _mount("spear-view", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    exposed = []
+    for path in [*SYSTEM_PATHS, *sorted(needed, key=len)]:
+        exposed += _expose(path, root, flags=MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for device in DEVICES:
+        exposed += _expose(device, root, flags=MS_RDONLY | MS_NOSUID)  # writing to a device is still allowed
+    os.makedirs(root + VIEW_WORKDIR, mode=0o755, exist_ok=True)
+    os.symlink(VIEW_WORKDIR, root + "/dev/shm")
+    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return root, exposed
+
+
+def _expose(path: str, root: str, flags: int) -> list[str]:
+    """Make host ``path`` appear at the same place under ``root``: symlinks are copied (and their target
+    exposed), files and folders bind-mounted with ``flags``. Returns the host paths bound."""
+    target = root + path
+    if not os.path.lexists(path) or os.path.lexists(target):  # missing, or inside something already bound
+        return []
+    if not _is_under(os.path.realpath(os.path.dirname(target)), root):  # under an absolute symlink we copied
+        return []
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    if os.path.islink(path):
+        os.symlink(os.readlink(path), target)
+        return _expose(os.path.realpath(path), root, flags)
+    if os.path.isdir(path):
+        os.mkdir(target, 0o755)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    _mount(path, target, None, MS_BIND)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
+    return [path]
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    encode = lambda s: None if s is None else s.encode()  # noqa: E731
+    if libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source or fstype} on {target} failed: {os.strerror(errno)}")
+
+
+def _mount_workdir(isolation: dict, limits: dict) -> tuple[str, str]:
+    """A fresh, empty working directory for one snippet: ``(path in the worker, path the snippet sees)``.
+
+    In the view it is a new tmpfs on ``VIEW_WORKDIR`` owned by the sandbox user (size ``4 x file_size_mb``,
+    at most 10000 files); elsewhere a new temporary directory.
+    """
+    if isolation["view_root"] is None:
+        workdir = tempfile.mkdtemp(prefix="spear-sandbox-")
+        return workdir, workdir
+    uid, host_path = isolation["sandbox_uid"], isolation["view_root"] + VIEW_WORKDIR
+    size_mb = 4 * int(limits["file_size_mb"])
+    _mount("spear-work", host_path, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={size_mb}m,nr_inodes=10000,mode=0700,uid={uid},gid={uid}")
+    return host_path, VIEW_WORKDIR
+
+
+def _remove_workdir(host_path: str, isolation: dict) -> None:
+    if isolation["view_root"] is None:
+        shutil.rmtree(host_path, ignore_errors=True)
+    elif ctypes.CDLL(None).umount2(host_path.encode(), MNT_DETACH) != 0:
+        raise OSError(f"could not unmount the snippet's working directory {host_path}")
 
 
 # --------------------------------------------------------------------------------------- one snippet
@@ -142,15 +220,14 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
     wall-clock limit).
     """
     uid = isolation["sandbox_uid"]
-    workdir = tempfile.mkdtemp(prefix="spear-sandbox-")
+    host_workdir, workdir = _mount_workdir(isolation, limits)
     try:
-        main_py = os.path.join(workdir, "main.py")
-        with open(main_py, "w", encoding="utf-8") as f:
+        with open(os.path.join(host_workdir, "main.py"), "w", encoding="utf-8") as f:
             f.write(source)
         if uid is not None:
-            for path in (workdir, main_py):
+            for path in (host_workdir, f.name):
                 os.chown(path, uid, uid)
-        os.chmod(workdir, 0o700)
+        os.chmod(host_workdir, 0o700)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         start = time.monotonic()
@@ -160,7 +237,7 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
                 os.close(out_r)
                 os.close(err_r)
                 _become_sandboxed(workdir, out_w, err_w, limits, isolation)
-                code = _run_main(main_py)
+                code = _run_main(os.path.join(workdir, "main.py"))
             except BaseException:
                 code = 125
                 try:
@@ -177,7 +254,7 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
         _reap_orphans(time.monotonic() + 2.0)
         return outcome
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_workdir(host_workdir, isolation)
 
 
 def _reap_orphans(deadline: float) -> None:
@@ -210,7 +287,7 @@ def _kill_children() -> None:
 
 
 def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict) -> None:
-    """Child side: session, fds, environment, user id, rlimits. Raises if any step fails."""
+    """Child side: session, fds, environment, filesystem view, user id, rlimits. Raises if a step fails."""
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -227,10 +304,12 @@ def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolat
         "PYTHONIOENCODING": "utf-8",
     })
     tempfile.tempdir = workdir
+    if isolation["view_root"] is not None:
+        os.chroot(isolation["view_root"])
     os.chdir(workdir)
     uid = isolation["sandbox_uid"]
     if uid is not None:
-        _switch_user(uid, keep_read_cap=isolation["keep_read_cap"])
+        _switch_user(uid)
         nproc = int(limits["max_processes"])
     else:  # RLIMIT_NPROC counts all processes of our (shared) user: allow ours plus the cap
         nproc = _processes_of_user(os.getuid()) + int(limits["max_processes"])
@@ -250,30 +329,19 @@ def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolat
         sys.addaudithook(_deny_network)
 
 
-def _switch_user(uid: int, *, keep_read_cap: bool) -> None:
-    """Drop root for ``uid``; optionally keep only CAP_DAC_READ_SEARCH (read any file, write none)."""
+def _switch_user(uid: int) -> None:
+    """Drop root for ``uid`` with no capabilities left, and forbid regaining any (``no_new_privs``)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if keep_read_cap and libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_KEEPCAPS) failed")
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid:
         raise OSError("could not switch to the sandbox user id")
-    if keep_read_cap:
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                        ("inheritable", ctypes.c_uint32)]
-
-        data = (Data * 2)()
-        data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
-        if libc.capset(ctypes.byref(Header(_LINUX_CAPABILITY_VERSION_3, 0)), data) != 0:
-            raise OSError(ctypes.get_errno(), "capset failed")
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    header, data = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0), (ctypes.c_uint32 * 6)()
+    if libc.capget(header, data) != 0 or any(data):
+        raise OSError("capabilities survived the switch to the sandbox user id")
 
 
 def _processes_of_user(uid: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -104,32 +105,53 @@ def test_no_network_even_to_loopback(pool):
         server.close()
 
 
+REFUSED = ("PermissionError", "FileNotFoundError", "Read-only file system")
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def assert_refused(observation: str) -> None:
+    assert any(reason in observation for reason in REFUSED), observation
+    assert observation.endswith(ERROR_HINT)
+
+
 @isolated
 def test_cannot_write_outside_its_directory():
-    target = Path(__file__).with_name(f"_sandbox_probe_{uuid.uuid4().hex}.txt")
-    host_tmp_name = f"/tmp/spear_probe_{uuid.uuid4().hex}"
+    targets = [Path(__file__).with_name(f"_sandbox_probe_{uuid.uuid4().hex}.txt"),
+               Path(f"/etc/spear_probe_{uuid.uuid4().hex}"), Path(f"/spear_probe_{uuid.uuid4().hex}"),
+               Path(sys.prefix) / f"spear_probe_{uuid.uuid4().hex}"]
     with SandboxPool(1, SandboxLimits(timeout_s=TIMEOUT_S)) as p:
-        observation = run(p, f"open({str(target)!r}, 'w').write('owned')")
-        assert "PermissionError" in observation and not target.exists()
-        assert run(p, f"open({host_tmp_name!r}, 'w').write('x'); print('wrote')") == "wrote"
-        assert not os.path.exists(host_tmp_name)  # that /tmp was the sandbox's private tmpfs
-        assert run(p, f"import os; print(os.path.exists({host_tmp_name!r}))") == "False"  # and was emptied
-        assert run(p, "import os; print(os.listdir('.'))") == "['main.py']"  # a fresh directory per call
+        for target in targets:
+            assert_refused(run(p, f"open({str(target)!r}, 'w').write('owned')"))
+            assert not target.exists()
+        # /tmp inside the sandbox is the call's own working directory, not the host's /tmp
+        host_tmp_name = f"/tmp/spear_probe_{uuid.uuid4().hex}"
+        code = f"open({host_tmp_name!r}, 'w').write('x'); import os; print(sorted(os.listdir('.')))"
+        assert run(p, code) == f"['main.py', '{Path(host_tmp_name).name}']"
+        assert not os.path.exists(host_tmp_name)
+        assert run(p, f"import os; print(os.path.exists({host_tmp_name!r}))") == "False"  # gone next call
+        assert run(p, "import os; print(sorted(os.listdir('.')))") == "['main.py']"  # a fresh directory per call
 
 
 @isolated
-def test_reading_root_only_files_matches_the_reported_isolation(pool, tmp_path):
-    secret = Path(__file__).with_name(f"_secret_{uuid.uuid4().hex}.txt")
-    secret.write_text("s3cret")
-    secret.chmod(0o600)
+def test_cannot_read_outside_the_interpreter_and_its_directory(pool, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("s3cret")
+    outside.chmod(0o644)  # world-readable: it must be invisible, not merely forbidden
+    root_only = Path(__file__).with_name(f"_secret_{uuid.uuid4().hex}.txt")  # inside the project tree
+    root_only.write_text("s3cret")
+    root_only.chmod(0o600)
     try:
-        observation = run(pool, f"print(open({str(secret)!r}).read())")
+        for path in ["/etc/shadow", PROJECT_ROOT / "pyproject.toml", outside, root_only]:
+            observation = run(pool, f"print(open({str(path)!r}).read())")
+            assert_refused(observation)
+            assert "s3cret" not in observation and "[project]" not in observation
+        # the view holds the interpreter, read-only, and nothing of the project beside it
+        assert run(pool, f"import os; print(os.path.isdir({str(PROJECT_ROOT)!r}) and "
+                         f"'pyproject.toml' in os.listdir({str(PROJECT_ROOT)!r}))") == "False"
     finally:
-        secret.unlink()
-    if pool.isolation.keep_read_cap:  # the interpreter itself is not world-readable here (documented)
-        assert observation == "s3cret"
-    else:
-        assert "PermissionError" in observation
+        root_only.unlink()
+    assert set(pool.isolation.exposed) >= {os.path.abspath(sys.base_prefix)}
+    assert not any(path in pool.isolation.exposed for path in ("/", "/etc", "/root", "/home", str(PROJECT_ROOT)))
 
 
 def test_signals_to_the_parent_do_not_hurt_it(pool):
