@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import tempfile
-import time
 
 import torch
 
 
 def build_tiny_policy(env_id: str, spec, groups: int, group_size: int):
     """The built-in tiny policy for ``env_id``, or a random-init one of the same shape (see module doc)."""
-    from spear_train.models.builtin import tiny_model_for_env
-    from spear_train.policy import load_policy
+    from spear_train.models.builtin import BuiltinModelError, tiny_model_for_env
+    from spear_train.policy import PolicyLoadError, load_policy
 
     try:
         return load_policy(tiny_model_for_env(env_id), device="cpu"), "built-in"
-    except Exception as exc:  # not shipped yet: build one with a tokenizer trained on this env's prompts
+    except (BuiltinModelError, PolicyLoadError, KeyError) as exc:  # not shipped: build a same-shape one
         reason = f"{type(exc).__name__}"
     from spear_train.models.tiny_model import build_tiny_model
     from spear_train.models.tokenizer import save_tokenizer, train_tokenizer
@@ -89,6 +89,8 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="N for the N-worker run (default: cores)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for generation")
+    p.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON",
+                   help='passed to gym.make, e.g. \'{"scene_size": "small", "num_games": 16}\'')
     args = p.parse_args()
 
     import spear_envs
@@ -99,11 +101,11 @@ def main() -> None:
     if args.env not in spear_envs.SPEAR_ENVS:
         raise SystemExit(f"{args.env} is not registered; registered: {sorted(spear_envs.SPEAR_ENVS)}")
     torch.set_num_threads(args.threads)
-    spec = EnvSpec(args.env)
+    spec = EnvSpec(args.env, kwargs=args.env_kwargs)
     seeds = list(range(100, 100 + args.groups))
     policy, origin = build_tiny_policy(args.env, spec, args.groups, args.group_size)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens)
-    print(f"# {args.env}: {args.groups} groups x {args.group_size}, <= {args.max_steps} steps, "
+    print(f"# {args.env} {args.env_kwargs}: {args.groups} groups x {args.group_size}, <= {args.max_steps} steps, "
           f"<= {args.max_new_tokens} new tokens; tiny model: {origin}; torch threads {args.threads}; "
           f"cores {os.cpu_count()}", flush=True)
 

@@ -72,6 +72,10 @@ def main() -> None:
             return tok.encode(text, add_special_tokens=False)
 
     policy = Policy(model, tok)
+    messages = [{"role": "user", "content": "Task: guess the secret fruit. Commands: guess apple. Round "}]
+    prompts = [policy.prompt_ids([dict(m, content=m["content"] + str(k)) for m in messages]) for k in range(64)]
+    sampling = SamplingConfig(max_new_tokens=64)
+    throughput("HF generate", HFGenerator(model, tok), prompts, sampling)  # before vLLM's engine is up
     t0 = time.perf_counter()
     gen = VLLMGenerator(str(args.model_dir), stop_token_ids(tok), dtype="float32", enforce_eager=True)
     print(f"vLLM engine up in {time.perf_counter() - t0:.1f} s")
@@ -104,16 +108,18 @@ def main() -> None:
           f"(vs the old weights: {stale:.2e})")
     assert diff < 1e-3 < stale, (diff, stale)
 
-    prompts = [s.prompt_ids for s in rollout.samples[:8]] * 8
-    sampling = SamplingConfig(max_new_tokens=64)
-    hf = HFGenerator(model, tok)
-    for name, backend in (("HF generate", hf), ("vLLM", gen)):
-        backend.generate(prompts[:8], sampling, seed=0)
+    throughput("vLLM", gen, prompts, sampling)
+
+
+def throughput(name, backend, prompts, sampling):
+    for batch in (8, len(prompts)):
+        backend.generate(prompts[:batch], sampling, seed=0)  # warm-up
         t0 = time.perf_counter()
-        out = backend.generate(prompts, sampling, seed=0)
+        out = backend.generate(prompts[:batch], sampling, seed=0)
         seconds = time.perf_counter() - t0
         tokens = sum(len(g.token_ids) for g in out.generations)
-        print(f"{name:<12} batch {len(prompts)}: {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.0f} tok/s")
+        print(f"{name:<12} batch {batch:>2}: {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.0f} tok/s",
+              flush=True)
 
 
 if __name__ == "__main__":

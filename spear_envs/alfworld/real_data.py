@@ -68,7 +68,8 @@ def find_real_games(data_dir: str | os.PathLike, split: str, task_types: tuple[s
     for traj in sorted(root.glob("*/*/traj_data.json")):
         trial = traj.parent
         seen_trials += 1
-        if "movable" in str(trial) or "Sliced" in str(trial):
+        relative = f"{trial.parent.name}/{trial.name}"
+        if "movable" in relative or "Sliced" in relative:
             continue
         task_type = trial.parent.name.split("-", 1)[0]
         if task_type not in task_types or not (trial / "game.tw-pddl").is_file():

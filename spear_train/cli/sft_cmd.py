@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from spear_train.models.builtin import BuiltinModelError
     from spear_train.policy.loading import PolicyLoadError
     from spear_train.sft.data import expert_source
-    from spear_train.sft.evaluate import EvalConfig
+    from spear_train.sft.evaluate import eval_config_for
     from spear_train.sft.trainer import RunOptions, run_sft
 
     try:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"sft-{env_id.split('/')[-1].lower()}"
     opts = RunOptions(out=out, model=args.model, minutes=args.minutes, resume=args.resume,
                       checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress,
-                      threads=args.threads, eval_config=EvalConfig(tasks=args.eval_tasks) if args.eval_tasks else None)
+                      threads=args.threads, eval_config=eval_config_for(env_id, args.eval_tasks) if args.eval_tasks else None)
     try:
         result = run_sft(recipe, opts)
     except (FileExistsError, PolicyLoadError, BuiltinModelError, ValueError) as exc:

@@ -1,7 +1,8 @@
 """Admissible-constrained decoding: the response may only be one of the env's admissible actions.
 
-Each admissible action ``a`` is rendered as ``template.format(action=a)`` (default ``<action>{action}</action>``,
-the tiny policy's response format), encoded without special tokens and followed by the stop token. The
+Each admissible action ``a`` is rendered as ``template.format(action=a)`` (default
+``<think></think><action>{action}</action>``, the reply format the tiny policies are trained on and a
+format-valid reply under ALGORITHMS §6.3), encoded without special tokens and followed by the stop token. The
 token sequences form a trie; at every decoding step the logits of tokens that leave the trie are set to
 ``-inf``. The model therefore chooses among admissible actions, token by token.
 
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor
 
-DEFAULT_TEMPLATE = "<action>{action}</action>"
+DEFAULT_TEMPLATE = "<think></think><action>{action}</action>"
 
 
 class TokenTrie:

@@ -51,12 +51,23 @@ class StepOutcome:
     error: str = ""
 
 
-def expert_action(env) -> str:
-    """The env's scripted expert action for its current state (``env.unwrapped.expert_action()``)."""
+#: Env kwargs that switch on an env's scripted expert (envs whose expert is always on are absent).
+EXPERT_ENV_KWARGS: dict[str, dict[str, Any]] = {"spear/ALFWorld-v0": {"expert": "handcoded"}}
+
+
+def expert_action(env, info: dict[str, Any]) -> str:
+    """The env's scripted expert action for its current state.
+
+    Either the env reports it in ``info["expert_action"]`` (ALFWorld built with ``expert=...``, see
+    :data:`EXPERT_ENV_KWARGS`), or it has an ``expert_action()`` method.
+    """
+    if info.get("expert_action"):
+        return info["expert_action"]
     expert = getattr(env.unwrapped, "expert_action", None)
     if expert is None:
         raise NotImplementedError(
-            f"{type(env.unwrapped).__name__} has no scripted expert (an `expert_action()` method)"
+            f"{type(env.unwrapped).__name__} offers no scripted expert (no info['expert_action'], no "
+            f"expert_action() method); for ALFWorld build the env with {EXPERT_ENV_KWARGS['spear/ALFWorld-v0']}"
         )
     return expert()
 
@@ -73,6 +84,7 @@ class EnvHost:
         self.spec = spec
         self.envs = [spec.make() for _ in range(num_envs)]
         self._received: list[list[str]] = [[] for _ in range(num_envs)]
+        self._last_info: list[dict[str, Any]] = [{} for _ in range(num_envs)]
 
     def reset(self, seeds: Sequence[int]) -> list[StepOutcome]:
         if len(seeds) != len(self.envs):
@@ -82,6 +94,7 @@ class EnvHost:
             self._received[k] = []
             try:
                 obs, info = env.reset(seed=int(seed))
+                self._last_info[k] = info
                 outcomes.append(StepOutcome(obs, 0.0, False, False, info))
             except Exception as exc:  # an engine failure fails this episode, not the batch
                 outcomes.append(StepOutcome(error=f"reset failed: {type(exc).__name__}: {exc}"))
@@ -93,13 +106,14 @@ class EnvHost:
             self._received[k].append(action)
             try:
                 obs, reward, term, trunc, info = self.envs[k].step(action)
+                self._last_info[k] = info
                 outcomes[k] = StepOutcome(obs, float(reward), bool(term), bool(trunc), info)
             except Exception as exc:
                 outcomes[k] = StepOutcome(error=f"step failed: {type(exc).__name__}: {exc}")
         return outcomes
 
     def expert_actions(self, indices: Sequence[int]) -> dict[int, str]:
-        return {k: expert_action(self.envs[k]) for k in indices}
+        return {k: expert_action(self.envs[k], self._last_info[k]) for k in indices}
 
     def received_actions(self) -> list[list[str]]:
         return [list(a) for a in self._received]

@@ -24,6 +24,7 @@ import gymnasium as gym
 from tqdm import tqdm
 
 from spear_envs.agent_io import AgentMemory, prompt_builder_for
+from spear_train.policy.constrained import DEFAULT_TEMPLATE
 
 Message = dict[str, str]
 Expert = Callable[[str, dict], str]  # (observation, info) -> action
@@ -62,8 +63,8 @@ def expert_source(env_id: str) -> ExpertSource:
 
 
 #: The tiny policies' reply format for agent envs: empty reasoning, then the action. The think tags
-#: make the reply format-valid under ALGORITHMS §6.3; constrained decoding must use this template.
-AGENT_RESPONSE_TEMPLATE = "<think></think><action>{action}</action>"
+#: make the reply format-valid under ALGORITHMS §6.3; constrained decoding uses the same template.
+AGENT_RESPONSE_TEMPLATE = DEFAULT_TEMPLATE
 
 
 def agent_response(action: str) -> str:

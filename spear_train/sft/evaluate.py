@@ -10,9 +10,16 @@ Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to 
 * ``greedy``: one greedy episode per task: ``success``, ``mean_score``, ``invalid_rate`` (steps whose
   reply was format-invalid or that the env did not accept), with its two parts ``format_invalid_rate``
   and ``inadmissible_rate``, and ``mean_steps``;
+* ``run_decoding``: one episode per task at ``run_temperature``, the evaluation temperature
+  ``spear-bench run`` uses by default (the same figures);
 * ``sampled``: ``group_size`` episodes per task at ``temperature``: the same figures, plus
   ``mixed_group_rate`` (share of tasks whose group holds both a success and a failure, the groups that
   carry a GRPO signal) and ``pass_at_k``.
+
+With ``constrained=True`` every turn that lists admissible actions is decoded under the admissible-action
+trie (:mod:`spear_train.policy.constrained`, the same template the SFT replies use); the default is free
+decoding, as ``spear-bench run`` does by default. :func:`eval_config_for` gives an env's settings: the
+turn limit and reply budget of ``spear-bench run``'s laptop defaults.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from spear_envs.agent_io import AgentMemory, prompt_builder_for
+from spear_train.policy.constrained import TokenTrie, action_token_sequences
 from spear_train.policy.generation import HFGenerator, SamplingConfig
 from spear_train.policy.loading import Policy
 from spear_train.sft.data import expert_source
@@ -37,9 +45,25 @@ class EvalConfig:
     group_size: int = 4
     temperature: float = 1.0
     max_new_tokens: int = 24
-    batch_envs: int = 25
+    batch_envs: int = 100
     history_length: int = 2
     seed: int = 0
+    run_temperature: float = 0.4
+    constrained: bool = False
+
+
+def eval_config_for(env_id: str, tasks: int = 100, **overrides) -> EvalConfig:
+    """The evaluation settings for ``env_id``: ``spear-bench run``'s laptop turn limit and evaluation
+    temperature, and the SFT recipe's reply budget (so a reply the policy was trained on always fits)."""
+    from spear_train.sft.recipe import default_recipe
+    from spear_train.training.run_config import ENV_DEFAULTS, ENV_IDS, RunConfig
+
+    family = next((k for k, v in ENV_IDS.items() if v == env_id), None)
+    run_defaults = ENV_DEFAULTS["laptop"].get(family, {})
+    settings = dict(tasks=tasks, max_steps=run_defaults.get("max_turns", EvalConfig.max_steps),
+                    max_new_tokens=default_recipe(env_id).max_response_tokens,
+                    run_temperature=RunConfig.eval_temperature)
+    return EvalConfig(**{**settings, **overrides})
 
 
 @dataclass
@@ -85,7 +109,12 @@ def _play_chunk(policy, envs, chunk, builder, generator, sampling, cfg, call_ind
     step = 0
     while active and step < cfg.max_steps:
         prompts = [policy.prompt_ids(builder.messages(memories[k])) for k in active]
-        batch = generator.generate(prompts, sampling, seed=cfg.seed + 1000 * call_index + step)
+        tries = None
+        if cfg.constrained:
+            tries = [TokenTrie(action_token_sequences(policy.tokenizer, memories[k].admissible_actions,
+                                                      generator.stop_ids[0]))
+                     if memories[k].admissible_actions else None for k in active]
+        batch = generator.generate(prompts, sampling, tries=tries, seed=cfg.seed + 1000 * call_index + step)
         still = []
         for k, gen in zip(active, batch.generations):
             reply = policy.tokenizer.decode(gen.token_ids, skip_special_tokens=True)
@@ -129,6 +158,8 @@ def evaluate_policy(policy: Policy, env_id: str, cfg: EvalConfig = EvalConfig(),
     """Greedy and grouped-sampling figures on ``cfg.tasks`` held-out tasks (see the module docstring)."""
     tasks = list(range(cfg.tasks))
     greedy = run_episodes(policy, env_id, tasks, cfg, 0.0, progress, "eval greedy")
+    at_run = run_episodes(policy, env_id, tasks, cfg, cfg.run_temperature, progress,
+                          f"eval T={cfg.run_temperature:g}")
     grouped = [t for t in tasks for _ in range(cfg.group_size)]
     sampled = run_episodes(policy, env_id, grouped, cfg, cfg.temperature, progress, f"eval T={cfg.temperature:g}")
     groups: dict[int, list[bool]] = {}
@@ -138,4 +169,5 @@ def evaluate_policy(policy: Policy, env_id: str, cfg: EvalConfig = EvalConfig(),
     sampled_summary = summarize(sampled)
     sampled_summary["mixed_group_rate"] = mixed / max(len(groups), 1)
     sampled_summary["pass_at_k"] = sum(any(g) for g in groups.values()) / max(len(groups), 1)
-    return {"env_id": env_id, "config": asdict(cfg), "greedy": summarize(greedy), "sampled": sampled_summary}
+    return {"env_id": env_id, "config": asdict(cfg), "greedy": summarize(greedy),
+            "run_decoding": summarize(at_run), "sampled": sampled_summary}

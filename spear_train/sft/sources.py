@@ -5,9 +5,16 @@ is available (``spear_train.sft.data.expert_source`` imports it on first use). A
 with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wraps the env's own
 expert as ``(observation, info) -> action``:
 
-* ``spear/ALFWorld-v0``: the handcoded expert with the move fix (MODELS.md §1);
-* ``spear/WebShop-v0``: the scripted buyer;
-* ``spear/MathTool-v0``: the scripted solver.
+* ``spear/ALFWorld-v0``: the handcoded expert with the move fix (MODELS.md §1), on small generated
+  scenes; task ``i`` is game ``i`` of the ``train`` split (600 games), held-out tasks come from
+  ``eval_in_distribution`` (140 games);
+* ``spear/WebShop-v0``: the scripted buyer, on the generated catalog's ``train`` / ``eval`` goals;
+* ``spear/MathTool-v0``: the scripted solver (one tool call, then the boxed printed value), on
+  difficulty-1 generated problems. Math is a multi-turn chat: SFT uses one example per *assistant
+  turn* (the prompt is the whole conversation so far, tool outputs included, re-encoded by the chat
+  template; the target is that turn's text + ``<|im_end|>``), so tool outputs are never a target. The
+  rollout instead keeps one sample per episode with tool outputs masked; both train on the same
+  assistant tokens in the same contexts.
 
 An env without a registered source makes ``spear-bench sft --env ENV`` fail with a message listing
 the envs that have one.
@@ -43,7 +50,7 @@ MATH_DIFFICULTY = 1
 
 
 def _math_env(split: str) -> gym.Env:
-    return gym.make("spear/MathTool-v0", split=split, difficulty=MATH_DIFFICULTY, sandbox="subprocess")
+    return gym.make("spear/MathTool-v0", split=split, difficulty=MATH_DIFFICULTY)
 
 
 def _math_expert(env: gym.Env) -> Expert:

@@ -1,9 +1,10 @@
 """Evaluation on the env's held-out split: success rate and mean score with their standard errors.
 
-Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``, the
-same games at every evaluation of a run, sampled at ``eval_temperature`` (0.4 as in the reference) with a
-fixed sampling seed, so "before" and "after" differ only by the policy. Standard errors:
-``sqrt(p(1-p)/N)`` for the success rate, ``std/sqrt(N)`` (sample std) for the score (total env reward).
+Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``: ``N``
+distinct tasks of the held-out split (task ``i mod split size``), the same at every evaluation of a run,
+sampled at ``eval_temperature`` (0.4 as in the reference) with a fixed sampling seed, so "before" and
+"after" differ only by the policy. Standard errors: ``sqrt(p(1-p)/N)`` for the success rate,
+``std/sqrt(N)`` (sample std) for the score (total env reward).
 """
 
 from __future__ import annotations
@@ -82,8 +83,12 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
 
 def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRecord]:
     """Replayable records (``spear_envs.core.EpisodeRecorder``) of evaluated episodes, made by replaying
-    each episode's actions from its reset seed in a fresh held-out env (the envs are deterministic)."""
+    each episode's actions from its reset seed in a fresh held-out env (the envs are deterministic; the
+    rollout package keeps no records of its own). Records carry the task-picking reset option, so they
+    replay in a plain ``gym.make`` env."""
     import gymnasium as gym
+
+    from spear_train.training.environment import TaskBySeed
 
     import_env_modules(cfg)
     spec = env_spec(cfg, held_out=True)
@@ -91,7 +96,8 @@ def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRec
     for ep in summaries:
         if ep.failed or not ep.actions:
             continue
-        env = EpisodeRecorder(gym.make(spec.env_id, **spec.kwargs), env_kwargs=spec.kwargs)
+        recorder = EpisodeRecorder(gym.make(spec.env_id, **spec.kwargs), env_kwargs=spec.kwargs)
+        env = TaskBySeed(recorder)
         try:
             env.reset(seed=ep.seed)
             for action in ep.actions:
@@ -100,7 +106,7 @@ def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRec
                     break
         finally:
             env.close()
-        records.extend(env.records)
-        if env.current is not None and env.current.steps:  # cut short by the turn limit, not by the env
-            records.append(env.current)
+        records.extend(recorder.records)
+        if recorder.current is not None and recorder.current.steps:  # cut short by the turn limit
+            records.append(recorder.current)
     return records

@@ -7,12 +7,15 @@ the YAML file < command-line flags. An unknown key or a value of the wrong type 
 directory and reloads to the same values.
 
 YAML layout: top-level keys are :class:`RunConfig` fields; the optional ``algorithm:`` mapping
-overrides fields of the preset's algorithm config::
+overrides fields of the preset's algorithm config. The mappings ``algorithm``, ``env_kwargs`` and
+``eval_env_kwargs`` update the lower layers key by key instead of replacing them::
 
     steps: 40
     group_size: 8
     algorithm:
       clip_ratio_high: 0.28
+    eval_env_kwargs:
+      split: eval_out_of_distribution
 """
 
 from __future__ import annotations
@@ -138,6 +141,26 @@ class RunConfig:
 #: not move in a 20-step run: the laptop scale shrinks them in proportion.
 _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_steps=20)
 
+#: Train on the train split, evaluate on a held-out one (``eval_env_kwargs`` go over ``env_kwargs``).
+#: These env kwargs join the env defaults only when the run's env is the family's own env.
+#: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
+#: small ALFWorld scenes (train games 0-599; held-out: the 140 in-distribution eval games), WebShop's
+#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's out-of-distribution games, WebShop's ``test``
+#: goals, the math ``eval`` problems of every difficulty.
+ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
+    "laptop": {
+        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=600),
+                         eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
+        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
+        "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
+    },
+    "paper": {
+        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_out_of_distribution")),
+        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="test")),
+        "math": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
+    },
+}
+
 ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
         "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
@@ -165,6 +188,7 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 
 _SELECTORS = ("scale", "env", "task_family")  # decide which env defaults apply
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_MERGED = ("algorithm", "env_kwargs", "eval_env_kwargs")  # mapping fields: a later layer updates, not replaces
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -199,8 +223,9 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any], source: str) -> R
         if not _type_ok(value, hints[key]):
             raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {value!r}")
         changes[key] = value
-    if "algorithm" in changes:
-        changes["algorithm"] = {**cfg.algorithm, **changes["algorithm"]}
+    for key in _MERGED:
+        if key in changes:
+            changes[key] = {**getattr(cfg, key), **changes[key]}
     return dataclasses.replace(cfg, **changes)
 
 
@@ -237,7 +262,10 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
     probe = apply_overrides(RunConfig(), {**{k: file_values[k] for k in _SELECTORS if k in file_values},
                                           **{k: flags[k] for k in _SELECTORS if k in flags}}, source)
     probe.validate()
-    cfg = apply_overrides(RunConfig(), ENV_DEFAULTS[probe.scale][probe.family], "env defaults")
+    defaults = dict(ENV_DEFAULTS[probe.scale][probe.family])
+    if probe.env_id == ENV_IDS[probe.family]:
+        defaults.update(ENV_SPLITS[probe.scale][probe.family])
+    cfg = apply_overrides(RunConfig(), defaults, "env defaults")
     cfg = apply_overrides(cfg, file_values, source)
     cfg = apply_overrides(cfg, flags, "command line")
     return cfg.validate()

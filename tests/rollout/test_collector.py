@@ -8,7 +8,7 @@ from spear_envs.agent_io import prompt_builder_for
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import ModelAgent, make_agent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
-from spear_train.rollout.workers import EnvSpec, make_env_pool
+from spear_train.rollout.workers import EXPERT_ENV_KWARGS, EnvSpec, make_env_pool
 
 from .toy import CHAT_ID, GUESS_ID
 
@@ -174,3 +174,19 @@ def test_an_env_that_raises_fails_only_its_own_episode():
     assert [e.failed for e in rollout.episodes] == [False, True, False, False]
     assert rollout.episodes[1].failure == "step failed: RuntimeError: engine crashed"
     assert rollout.episodes[1].length == 0 and all(e.length >= 1 for e in rollout.episodes if not e.failed)
+
+
+def test_alfworld_expert_and_random_reference_agents_through_the_rollout_path():
+    import spear_envs
+
+    env_id = "spear/ALFWorld-v0"
+    if env_id not in spear_envs.SPEAR_ENVS:
+        pytest.skip(f"{env_id} is not registered in this checkout")
+    spec = EnvSpec(env_id, kwargs={"max_steps": 30, "scene_size": "small", "num_games": 4, **EXPERT_ENV_KWARGS[env_id]})
+    pool = make_env_pool(spec, 8)
+    expert = RolloutCollector(env_id, make_agent("expert"), pool, RolloutConfig(group_size=4)).collect([0, 1])
+    assert expert.success_rate == 1.0 and all(s.action_valid for s in expert.samples)
+    assert [s.reward for s in expert.samples if s.done] == [10.0] * 8  # ALFWorld: 10 on the winning step
+    random_play = RolloutCollector(env_id, make_agent("random", seed=0), pool, RolloutConfig(group_size=4)).collect([0, 1])
+    assert random_play.success_rate < expert.success_rate
+    assert all(s.action_admissible for s in random_play.samples)  # it picks from the admissible list

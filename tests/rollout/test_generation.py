@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spear_train.policy.constrained import TokenTrie, action_token_sequences
+from spear_train.policy.constrained import DEFAULT_TEMPLATE, TokenTrie, action_token_sequences
 from spear_train.policy.generation import HFGenerator, SamplingConfig
 
 
@@ -84,7 +84,7 @@ def test_constrained_decoding_yields_admissible_actions_with_masked_logprobs(tin
     assert "masked to admissible actions" in batch.distribution
     for prompt, g in zip(prompts, batch.generations):
         assert g.token_ids in seqs and g.finished
-        assert tok.decode(g.token_ids, skip_special_tokens=True) in [f"<action>{a}</action>" for a in actions]
+        assert tok.decode(g.token_ids, skip_special_tokens=True) in [DEFAULT_TEMPLATE.format(action=a) for a in actions]
         allowed = [trie.allowed(g.token_ids[:k]) for k in range(len(g.token_ids))]
         expected = _recomputed_logprobs(tiny_policy.model, prompt, g.token_ids, allowed=allowed)
         torch.testing.assert_close(torch.tensor(g.logprobs), expected, atol=1e-4, rtol=1e-4)

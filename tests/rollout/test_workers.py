@@ -22,6 +22,7 @@ from .toy import GUESS_ID
 
 GUESS = EnvSpec(GUESS_ID, imports=("tests.rollout.toy",))
 ALFWORLD = "spear/ALFWorld-v0"
+SMALL_ALFWORLD = {"scene_size": "small", "num_games": 4}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def test_real_env_rollout_2x4_through_ray_workers_is_token_exact(ray_session, ti
 
     if env_id not in spear_envs.SPEAR_ENVS:
         pytest.skip(f"{env_id} is not registered in this checkout")
-    pool = make_env_pool(EnvSpec(env_id, kwargs={"max_steps": 3}), 8, env_workers=2, worker_cpus=0.5)
+    kwargs = {"max_steps": 3, **SMALL_ALFWORLD} if env_id == ALFWORLD else {"max_steps": 3}
+    pool = make_env_pool(EnvSpec(env_id, kwargs=kwargs), 8, env_workers=2, worker_cpus=0.5)
     try:
         agent = CountingAgent(ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=16), seed=0))
         rollout = RolloutCollector(env_id, agent, pool, RolloutConfig(group_size=4)).collect([0, 1])

@@ -87,9 +87,8 @@ def test_seed_determines_game_and_transcript_and_leaves_global_state_alone():
 
 
 def test_shuffle_names_renumbers_instances_deterministically():
-    plain = _transcript(small_env(), 0, game_index=5)
-    shuffled = [_transcript(small_env(shuffle_names=True), s, game_index=5)[0] for s in range(6)]
-    assert len(set(shuffled)) > 1 and plain[0].split(":")[0] != "" and shuffled[0] == shuffled[0]
+    shuffled = [_transcript(small_env(shuffle_names=True), s, n=0, game_index=5)[0] for s in range(6)]
+    assert len(set(shuffled)) > 1  # the intro lists instances in a seed-dependent numbering
     assert _transcript(small_env(shuffle_names=True), 3, game_index=5) == _transcript(
         small_env(shuffle_names=True), 3, game_index=5)
 
