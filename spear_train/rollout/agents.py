@@ -34,6 +34,7 @@ class Turn:
     admissible_actions: list[str] | None = None
     context_ids: list[int] | None = None
     tools: list[dict] | None = None
+    whole_reply_is_action: bool = False  # multi-turn envs: the env receives the whole turn, no tags
 
 
 @dataclass
@@ -130,7 +131,7 @@ class RandomAgent:
                 action = self.rng.choice(t.admissible_actions)
             else:
                 action = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
-            text = format_reply(action, "random")
+            text = action if t.whole_reply_is_action else format_reply(action, "random")
             replies.append(Reply(text, text))
         return replies
 
@@ -144,7 +145,8 @@ class ExpertAgent:
         actions = pool.expert_actions([t.slot for t in turns])
         replies = []
         for t in turns:
-            text = format_reply(actions.get(t.slot, ""), "expert")
+            action = actions.get(t.slot, "")
+            text = action if t.whole_reply_is_action else format_reply(action, "expert")
             replies.append(Reply(text, text))
         return replies
 

@@ -28,6 +28,10 @@ from spear_train.rollout.samples import Episode, Rollout, Sample
 from spear_train.rollout.workers import StepOutcome
 
 
+#: Envs rolled out as multi-turn episodes when their prompt builder does not say (``multi_turn``).
+MULTI_TURN_ENVS = frozenset({"spear/MathTool-v0"})
+
+
 @dataclass(frozen=True)
 class RolloutConfig:
     """Rollout settings.
@@ -92,7 +96,7 @@ class RolloutCollector:
     def __init__(self, env_id: str, agent: Agent, pool, config: RolloutConfig = RolloutConfig()):
         self.env_id, self.agent, self.pool, self.config = env_id, agent, pool, config
         self.builder = prompt_builder_for(env_id, history_length=config.history_length)
-        self.multi_turn = bool(getattr(self.builder, "multi_turn", False))
+        self.multi_turn = bool(getattr(self.builder, "multi_turn", env_id in MULTI_TURN_ENVS))
         self.tools = getattr(self.builder, "tools", None)
 
     def collect(self, seeds: list[int], tag: str = "") -> Rollout:
@@ -157,9 +161,10 @@ class RolloutCollector:
     def _turn(self, s: _Slot) -> Turn:
         if self.multi_turn and s.memory.step > 0:
             return Turn(s.index, s.conversation, s.memory.admissible_actions,
-                        context_ids=s.prompt_ids + s.response_ids, tools=self.tools)
+                        context_ids=s.prompt_ids + s.response_ids, tools=self.tools, whole_reply_is_action=True)
         messages = s.conversation if self.multi_turn else self.builder.messages(s.memory)
-        return Turn(s.index, messages, s.memory.admissible_actions, tools=self.tools)
+        return Turn(s.index, messages, s.memory.admissible_actions, tools=self.tools,
+                    whole_reply_is_action=self.multi_turn)
 
     def _record(self, s: _Slot, reply: Reply, parsed, out: StepOutcome) -> None:
         if out.error:

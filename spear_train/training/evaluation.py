@@ -48,6 +48,20 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
+def paired_gain(before: list[dict], after: list[dict]) -> tuple[float, float, int]:
+    """Success gain ``after - before`` over the held-out tasks both evaluations played (matched by reset
+    seed), with its paired standard error ``std(d_i)/sqrt(n)`` where ``d_i = won_after_i - won_before_i``.
+
+    Args: per-episode dicts (``eval/step_N.jsonl`` rows) with ``seed``, ``won`` and ``failed``.
+    Returns ``(gain, se, n)``; ``(nan, nan, 0)`` when no task was played by both.
+    """
+    won_before = {e["seed"]: float(e["won"]) for e in before if not e.get("failed")}
+    diffs = [float(e["won"]) - won_before[e["seed"]] for e in after
+             if not e.get("failed") and e["seed"] in won_before]
+    gain, se = mean_se(diffs)
+    return gain, se, len(diffs)
+
+
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
              seed: int = 0) -> EvalResult:
     """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent."""

@@ -1,7 +1,9 @@
 """Token log-probabilities and entropies of response tokens, for a batch of (prompt, response) id lists.
 
 Sequences are right-padded into one ``[B, T]`` batch (positions of real tokens are therefore 0..n-1,
-the same as when the policy generated them). The LM head is applied only at the positions that predict
+the same as when the policy generated them). When samples share a prompt (a GRPO group's first turn,
+every math sample), each distinct prompt runs through the decoder once and its KV cache is copied to
+the samples, so a group of ``n`` pays for its prompt once instead of ``n`` times. The LM head is applied only at the positions that predict
 response tokens, so a large vocabulary costs nothing for prompt tokens.
 
 Outputs are ``[B, R]`` tensors with ``R = max response length`` in the batch; positions past a
@@ -64,9 +66,14 @@ def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], response
     ``torch.no_grad()``. Values past each response are 0.
     """
     device = next(model.parameters()).device
-    ids, attn, index = pad_batch(prompts, responses, pad_id, device)
-    hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state  # [B,T,H]
-    picked = torch.gather(hidden, 1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B,R,H]
+    keys = [tuple(p) for p in prompts]
+    if len(set(keys)) < len(keys) and _can_share_prefix(model):
+        picked = _shared_prompt_hidden(model, prompts, responses, pad_id, device)
+        index = torch.zeros(picked.shape[:2], dtype=torch.long, device=device)
+    else:
+        ids, attn, index = pad_batch(prompts, responses, pad_id, device)
+        hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state  # [B,T,H]
+        picked = torch.gather(hidden, 1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B,R,H]
     logits = model.get_output_embeddings()(picked).float() / temperature  # [B,R,V]
     logsm = F.log_softmax(logits, dim=-1)
     targets = torch.zeros_like(index)
@@ -78,3 +85,52 @@ def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], response
     if with_entropy:
         entropy = -(logsm.exp() * logsm).sum(-1) * mask
     return logp, entropy
+
+
+def _can_share_prefix(model: torch.nn.Module) -> bool:
+    """Prefix sharing needs the KV cache, which gradient checkpointing switches off while training."""
+    return not (getattr(model, "is_gradient_checkpointing", False) and model.training)
+
+
+def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]],
+                          pad_id: int, device) -> torch.Tensor:
+    """``[B, R, H]`` decoder states at the positions predicting each response token, running each
+    distinct prompt through the decoder once (GRPO groups share their prompt).
+
+    The distinct prompts (right-padded) fill a KV cache; its rows are copied to the samples (an indexing
+    op, so gradients of every sample flow back into the one prompt pass); then the responses run on top
+    with explicit positions ``len(prompt) + k`` and an attention mask that hides the prompt padding. The
+    result equals the unshared forward's up to float rounding.
+    """
+    keys = [tuple(p) for p in prompts]
+    slot = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    unique = list(slot)
+    which = torch.tensor([slot[k] for k in keys], device=device)
+    plen = torch.tensor([len(p) for p in unique], device=device)
+    width = int(plen.max())
+    p_ids = torch.full((len(unique), width), pad_id, dtype=torch.long)
+    p_attn = torch.zeros((len(unique), width), dtype=torch.long)
+    for u, p in enumerate(unique):
+        p_ids[u, : len(p)] = torch.tensor(p, dtype=torch.long)
+        p_attn[u, : len(p)] = 1
+    p_ids, p_attn = p_ids.to(device), p_attn.to(device)
+    decoder = model.get_decoder()
+    out = decoder(input_ids=p_ids, attention_mask=p_attn, use_cache=True)
+    last = out.last_hidden_state[torch.arange(len(unique), device=device), plen - 1]  # [U,H]
+    first = last[which].unsqueeze(1)  # [B,1,H]: predicts response token 0
+    steps = max(max((len(r) for r in responses), default=1), 1) - 1  # response tokens that are inputs
+    if steps == 0:
+        return first
+    cache = out.past_key_values
+    cache.batch_select_indices(which)
+    r_ids = torch.full((len(responses), steps), pad_id, dtype=torch.long)
+    r_attn = torch.zeros((len(responses), steps), dtype=torch.long)
+    for b, r in enumerate(responses):
+        n = min(len(r), steps)
+        r_ids[b, :n] = torch.tensor(r[:n], dtype=torch.long)
+        r_attn[b, :n] = 1
+    r_ids, r_attn = r_ids.to(device), r_attn.to(device)
+    positions = plen[which].unsqueeze(1) + torch.arange(steps, device=device)
+    hidden = decoder(input_ids=r_ids, attention_mask=torch.cat([p_attn[which], r_attn], dim=1),
+                     position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
+    return torch.cat([first, hidden], dim=1)  # [B,R,H]

@@ -389,6 +389,10 @@ def _mean(xs) -> float:
     return float(sum(xs) / len(xs)) if xs else float("nan")
 
 
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 def run_folder(cfg: RunConfig, seed: int) -> Path:
     return Path(cfg.out) / f"{cfg.algo}-{cfg.env_name}-seed{seed}"
 
@@ -411,7 +415,7 @@ def build_run_result(cfg: RunConfig, trainer: "Trainer", records_by_seed: dict, 
 def run_seeds(cfg: RunConfig, resume: bool = False) -> list[dict[str, Any]]:
     """Train every seed of ``cfg`` one after the other; print before/after success per seed and the
     mean ± standard error over seeds. Returns one summary dict per seed."""
-    from spear_train.training.evaluation import episode_records, mean_se
+    from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.run_dir import RunDir, RunDirError
 
@@ -433,16 +437,18 @@ def run_seeds(cfg: RunConfig, resume: bool = False) -> list[dict[str, Any]]:
             progress.close()
             run_dir.close()
         before, after = trainer.eval_history[0], trainer.eval_history[-1]
+        gain, gain_se, _ = paired_gain(*(_read_jsonl(run_dir.eval_records_path(r["step"])) for r in (before, after)))
         summary = {"seed": seed, "run_dir": str(run_dir.path), "before": before["success"],
                    "before_se": before["success_se"], "after": after["success"], "after_se": after["success_se"],
-                   "wall_time_s": timing["wall_time_s"]}
+                   "gain": gain, "gain_se": gain_se, "wall_time_s": timing["wall_time_s"]}
         summaries.append(summary)
         progress.summary(
             f"{cfg.algo} on {cfg.env_id}, seed {seed}: success before {before['success']:.3f} ± "
-            f"{before['success_se']:.3f}, after {after['success']:.3f} ± {after['success_se']:.3f} "
-            f"({before['episodes']} held-out episodes; {timing['wall_time_s']:.0f} s) -> {run_dir.path}")
+            f"{before['success_se']:.3f}, after {after['success']:.3f} ± {after['success_se']:.3f}, "
+            f"gain {gain:+.3f} ± {gain_se:.3f} (paired SE over the same {before['episodes']} held-out tasks; "
+            f"{timing['wall_time_s']:.0f} s) -> {run_dir.path}")
     if len(summaries) > 1:
-        for key in ("before", "after"):
+        for key in ("before", "after", "gain"):
             mean, se = mean_se([s[key] for s in summaries])
             Progress("json" if cfg.log_mode == "json" else "quiet", 0).summary(
                 f"{cfg.algo} {key}: success {mean:.3f} ± {se:.3f} (mean ± SE over {len(summaries)} seeds)")

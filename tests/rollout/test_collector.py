@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spear_envs.agent_io import prompt_builder_for
+from spear_envs.agent_io import AgentMemory, prompt_builder_for
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import ModelAgent, make_agent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
@@ -176,6 +176,18 @@ def test_an_env_that_raises_fails_only_its_own_episode():
     assert rollout.episodes[1].length == 0 and all(e.length >= 1 for e in rollout.episodes if not e.failed)
 
 
+def test_webshop_scripted_buyer_through_the_rollout_path():
+    import spear_envs
+
+    env_id = "spear/WebShop-v0"
+    if env_id not in spear_envs.SPEAR_ENVS:
+        pytest.skip(f"{env_id} is not registered in this checkout")
+    pool = make_env_pool(EnvSpec(env_id), 4)
+    rollout = RolloutCollector(env_id, make_agent("expert"), pool, RolloutConfig(group_size=2)).collect([0, 1])
+    assert rollout.success_rate == 1.0 and not rollout.failed_episodes
+    assert pool.received_actions()[0][0].startswith("search[") and pool.received_actions()[0][-1] == "click[buy now]"
+
+
 def test_alfworld_expert_and_random_reference_agents_through_the_rollout_path():
     import spear_envs
 
@@ -190,3 +202,54 @@ def test_alfworld_expert_and_random_reference_agents_through_the_rollout_path():
     random_play = RolloutCollector(env_id, make_agent("random", seed=0), pool, RolloutConfig(group_size=4)).collect([0, 1])
     assert random_play.success_rate < expert.success_rate
     assert all(s.action_admissible for s in random_play.samples)  # it picks from the admissible list
+
+
+class ForcedSolverAgent:
+    """The tiny model, its decoding forced (a one-path trie) onto the math scripted solver's turns.
+
+    The ids are really sampled by the model (log-prob 0 on forced tokens), so the math env's multi-turn
+    path runs on real generated ids, with a tool call on turn 1 and a boxed answer on turn 2.
+    """
+
+    def __init__(self, policy):
+        from spear_train.policy.generation import HFGenerator
+
+        self.policy, self.generator = policy, HFGenerator(policy.model, policy.tokenizer)
+
+    def act(self, turns, pool):
+        from spear_train.policy.constrained import TokenTrie
+        from spear_train.rollout.agents import Reply
+
+        tok, stop = self.policy.tokenizer, self.generator.stop_ids[0]
+        wanted = pool.expert_actions([t.slot for t in turns])
+        prompts = [t.context_ids if t.context_ids is not None else self.policy.prompt_ids(t.messages) for t in turns]
+        tries = [TokenTrie([tok.encode(wanted[t.slot], add_special_tokens=False) + [stop]]) for t in turns]
+        batch = self.generator.generate(prompts, SamplingConfig(max_new_tokens=400), tries=tries, seed=0)
+        return [Reply(tok.decode(g.token_ids, skip_special_tokens=True), tok.decode(g.token_ids), list(p),
+                      g.token_ids, g.logprobs, not g.finished, batch.distribution)
+                for p, g in zip(prompts, batch.generations)]
+
+
+def test_math_tool_episodes_are_one_sample_each_with_sandbox_output_masked(tiny_policy):
+    import spear_envs
+
+    env_id = "spear/MathTool-v0"
+    if env_id not in spear_envs.SPEAR_ENVS:
+        pytest.skip(f"{env_id} is not registered in this checkout")
+    tok = tiny_policy.tokenizer
+    pool = make_env_pool(EnvSpec(env_id), 2)
+    expert = RolloutCollector(env_id, make_agent("expert"), pool, RolloutConfig(group_size=2)).collect([3])
+    assert all(e.won and e.length == 2 for e in expert.episodes)  # the scripted solver through the same path
+    rollout = RolloutCollector(env_id, ForcedSolverAgent(tiny_policy), pool, RolloutConfig(group_size=2)).collect([3])
+    assert len(rollout.samples) == 2 and all(e.won and not e.failed for e in rollout.episodes)
+    for s, turns in zip(rollout.samples, pool.received_actions()):
+        assert s.num_tool_calls == 1 and s.reward == rollout.episodes[0].episode_return > 0
+        model_ids = [i for i, m in zip(s.response_ids, s.loss_mask) if m == 1]
+        tool_ids = [i for i, m in zip(s.response_ids, s.loss_mask) if m == 0]
+        assert tok.decode(model_ids, skip_special_tokens=True) == "".join(turns)  # what the env received
+        tool_text = tok.decode(tool_ids)
+        assert "<tool_response>" in tool_text and tool_text.endswith("<|im_start|>assistant\n")
+        printed = turns[1].split("printed ")[1].split(",")[0]
+        assert printed in tool_text  # the sandbox's real output, masked out of the loss
+        first_turn = prompt_builder_for(env_id).messages(AgentMemory("", [s.anchor_obs]))
+        assert s.prompt_ids == tiny_policy.prompt_ids(first_turn)
