@@ -12,6 +12,8 @@ sample's response are 0 and must be masked by the caller (:func:`response_mask` 
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
@@ -89,7 +91,15 @@ def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], response
 
 def _can_share_prefix(model: torch.nn.Module) -> bool:
     """Prefix sharing needs the KV cache, which gradient checkpointing switches off while training."""
-    return not (getattr(model, "is_gradient_checkpointing", False) and model.training)
+    flag = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") \
+        else "is_gradient_checkpointing"
+    return not (getattr(model, flag, False) and model.training)
+
+
+def _cache_name(decoder: torch.nn.Module) -> str:
+    """The decoder's KV-cache argument and output field: ``cache`` (transformers >= 5.2x) or
+    ``past_key_values`` (earlier)."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
 def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]],
@@ -121,7 +131,8 @@ def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], resp
     steps = max(max((len(r) for r in responses), default=1), 1) - 1  # response tokens that are inputs
     if steps == 0:
         return first
-    cache = out.past_key_values
+    name = _cache_name(decoder)
+    cache = getattr(out, name)
     cache.batch_select_indices(which)
     r_ids = torch.full((len(responses), steps), pad_id, dtype=torch.long)
     r_attn = torch.zeros((len(responses), steps), dtype=torch.long)
@@ -132,5 +143,5 @@ def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], resp
     r_ids, r_attn = r_ids.to(device), r_attn.to(device)
     positions = plen[which].unsqueeze(1) + torch.arange(steps, device=device)
     hidden = decoder(input_ids=r_ids, attention_mask=torch.cat([p_attn[which], r_attn], dim=1),
-                     position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
+                     position_ids=positions, use_cache=True, **{name: cache}).last_hidden_state
     return torch.cat([first, hidden], dim=1)  # [B,R,H]
