@@ -66,6 +66,9 @@ class PromptBuilder(ABC):
 
     env_id: ClassVar[str]
     fallback_chars: ClassVar[int] = 30
+    #: True when an episode is one growing chat (system/user, then assistant turns and tool replies)
+    #: rolled out as one sample; False for agent envs that render one fresh prompt per step.
+    multi_turn: ClassVar[bool] = False
 
     def __init__(self, history_length: int = 2):
         if history_length < 0:

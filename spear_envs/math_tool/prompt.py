@@ -57,6 +57,7 @@ class MathToolPrompt(PromptBuilder):
     """Chat messages for the math env and the void-turn validity rule."""
 
     env_id = "spear/MathTool-v0"
+    multi_turn = True
 
     def messages(self, memory: AgentMemory) -> list[Message]:
         chat: list[Message] = [

@@ -28,10 +28,6 @@ from spear_train.rollout.samples import Episode, Rollout, Sample
 from spear_train.rollout.workers import StepOutcome
 
 
-#: Envs rolled out as multi-turn episodes when their prompt builder does not say (``multi_turn``).
-MULTI_TURN_ENVS = frozenset({"spear/MathTool-v0"})
-
-
 @dataclass(frozen=True)
 class RolloutConfig:
     """Rollout settings.
@@ -96,7 +92,7 @@ class RolloutCollector:
     def __init__(self, env_id: str, agent: Agent, pool, config: RolloutConfig = RolloutConfig()):
         self.env_id, self.agent, self.pool, self.config = env_id, agent, pool, config
         self.builder = prompt_builder_for(env_id, history_length=config.history_length)
-        self.multi_turn = bool(getattr(self.builder, "multi_turn", env_id in MULTI_TURN_ENVS))
+        self.multi_turn = self.builder.multi_turn
         self.tools = getattr(self.builder, "tools", None)
 
     def collect(self, seeds: list[int], tag: str = "") -> Rollout:

@@ -3,7 +3,7 @@
 A training step t, top to bottom in :meth:`Trainer.train_step`:
 
 1. rollout: ``groups_per_step`` task instances x ``group_size`` copies, lock-step, one sample per env step
-   (one per episode for math);
+   (one per episode for math); samples whose prompt exceeds ``max_prompt_tokens`` are left out;
 2. scores: ``s_i = R_env(τ) + b_tool(t, L(τ))`` (math: ``±1 + bonus``);
 3. flags (over-long, void, repetitive, unreadable) and the low-variance group filter;
 4. invalid-action penalty ``s_i -= 0.1·(1 − valid_i)``, then advantages (GRPO or GiGPO), flagged = 0;
@@ -192,6 +192,8 @@ class Trainer:
         # 1. rollout
         rollout = self.rollouts.collect(t, derive_seed(self.seed, t))
         samples = [s for s in rollout.samples if not s.failed and s.response_ids]
+        long_prompts = sum(len(s.prompt_ids) > cfg.max_prompt_tokens for s in samples)
+        samples = [s for s in samples if len(s.prompt_ids) <= cfg.max_prompt_tokens]
         t_rollout = time.perf_counter() - t0
         episodes = [e for e in rollout.episodes if not e.failed]
         row: dict[str, Any] = {
@@ -201,7 +203,7 @@ class Trainer:
             "episode_length": _mean([e.length for e in episodes]),
             "invalid_frac": _mean([1.0 - s.action_valid for s in samples]),
             "failed_episodes": len(rollout.failed_episodes),
-            "samples": len(samples),
+            "samples": len(samples), "long_prompts": long_prompts,
         }
         # 2. scores with the tool-call bonus
         kappa = tool_bonus_decay(t, algo.tool_bonus_steps, algo.tool_bonus_mode)

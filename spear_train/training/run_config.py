@@ -60,7 +60,7 @@ class RunConfig:
     group_size: int = 4  #: n: rollouts per task instance
     max_turns: int = 30  #: env steps per episode
     history_length: int = 2
-    max_prompt_tokens: int = 1024
+    max_prompt_tokens: int = 1024  #: samples with longer prompts are left out of the update (counted)
     max_response_tokens: int = 24
     train_temperature: float = 1.0
     train_turns_per_episode: int = 0  #: turns of each trajectory trained on (random subset); 0 = all
@@ -166,12 +166,12 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
                          train_turns_per_episode=8, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
                          eval_every=10, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
-        "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=32,
+        "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=64,
                         train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
-                        eval_every=10, eval_episodes=100, max_prompt_tokens=1024, algorithm=_LAPTOP_SPEAR),
-        "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=128,
+                        eval_every=10, eval_episodes=100, max_prompt_tokens=1536, algorithm=_LAPTOP_SPEAR),
+        "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=256,
                      lr=2e-5, mini_batch_size=16, micro_batch_size=4, eval_every=10, eval_episodes=100,
-                     max_prompt_tokens=512, algorithm=_LAPTOP_SPEAR),
+                     max_prompt_tokens=1024, algorithm=_LAPTOP_SPEAR),
     },
     "paper": {
         "alfworld": dict(steps=200, groups_per_step=32, group_size=8, max_turns=50, max_prompt_tokens=2048,

@@ -4,7 +4,8 @@ SPEAR replay batch.
 
 A :class:`TrainBatch` holds the token data of N samples; :func:`optimise` walks it in mini-batches of
 ``mini_batch_size`` samples (one optimiser step each) and micro-batches of ``micro_batch_size`` (one
-forward/backward each, loss divided by the number of micro-batches).
+forward/backward each, loss divided by the number of micro-batches). Inside a mini-batch, samples that
+share a prompt are put next to each other, so a micro-batch forwards that prompt once.
 """
 
 from __future__ import annotations
@@ -120,12 +121,13 @@ def micro_batch_loss(model: torch.nn.Module, batch: TrainBatch, settings: LossSe
 def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: TrainBatch, settings: LossSettings,
              *, pad_id: int, mini_batch_size: int, micro_batch_size: int, grad_clip: float,
              loss_weight: float = 1.0, generator: torch.Generator | None = None) -> UpdateStats:
-    """One pass over ``batch`` in order: per mini-batch ``zero_grad``; per micro-batch
+    """One pass over ``batch`` in mini-batch order (samples grouped by prompt inside each mini-batch, see
+    :func:`by_prompt`): per mini-batch ``zero_grad``; per micro-batch
     ``backward(loss_weight · loss / n_micro)``; clip the grad norm to ``grad_clip``; ``optimizer.step``."""
     stats = UpdateStats()
     model.train()
     for start in range(0, len(batch), mini_batch_size):
-        mini = list(range(start, min(start + mini_batch_size, len(batch))))
+        mini = by_prompt(batch, range(start, min(start + mini_batch_size, len(batch))))
         micros = [mini[i:i + micro_batch_size] for i in range(0, len(mini), micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)
         for micro in micros:
@@ -150,10 +152,22 @@ def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Tr
 def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, micro_batch_size: int) -> list[list[float]]:
     """``log π(response | prompt)`` per response token under the current ``model`` (the π_old of §1.3)."""
     model.eval()
-    out: list[list[float]] = []
+    order = by_prompt(batch, range(len(batch)))
+    out: list[list[float]] = [[] for _ in range(len(batch))]
     for start in range(0, len(batch), micro_batch_size):
-        idx = list(range(start, min(start + micro_batch_size, len(batch))))
+        idx = order[start:start + micro_batch_size]
         part = batch.select(idx)
         logp, _ = response_logprobs(model, part.prompt_ids, part.response_ids, pad_id, with_entropy=False)
-        out.extend(logp[k, : len(r)].tolist() for k, r in enumerate(part.response_ids))
+        for k, (i, r) in enumerate(zip(idx, part.response_ids)):
+            out[i] = logp[k, : len(r)].tolist()
     return out
+
+
+def by_prompt(batch: TrainBatch, index) -> list[int]:
+    """``index`` reordered so samples with the same prompt are adjacent (first-appearance order), so they
+    land in one micro-batch and share one prompt forward (see :mod:`spear_train.training.logprobs`)."""
+    index = list(index)
+    first: dict[tuple, int] = {}
+    for rank, i in enumerate(index):
+        first.setdefault(tuple(batch.prompt_ids[i]), rank)
+    return sorted(index, key=lambda i: first[tuple(batch.prompt_ids[i])])
