@@ -22,7 +22,7 @@ this project)::
 Usage (from the repository root, in the project's environment)::
 
     python benchmarks/training_overhead.py [--steps 6] [--trl-python /tmp/trl-venv/bin/python]
-        [--model spear-tiny-alfworld] [--threads 2] [--skip-overhead] [--skip-trl]
+        [--model spear-tiny-alfworld] [--config reduced.yaml] [--threads 2] [--skip-overhead] [--skip-trl]
 
 Figures depend on the machine and its load; compare ratios measured in the same run.
 """
@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default="spear-tiny-alfworld", help="built-in name or model folder")
     p.add_argument("--steps", type=int, default=6, help="training steps per preset (part 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default=None, metavar="FILE.yaml",
+                   help="run-config keys over the laptop defaults for part 1 (e.g. a smaller rollout budget)")
     p.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     p.add_argument("--prompts", type=int, default=8, help="prompts per GRPO step (part 2)")
     p.add_argument("--generations", type=int, default=4, help="completions per prompt (part 2)")
@@ -70,7 +72,7 @@ def preset_step_times(preset: str, args, out: Path) -> dict[str, float]:
     from spear_train.training.run_dir import RunDir
 
     cfg = resolve_run_config(dict(algo=preset, env="alfworld", model=args.model, steps=args.steps,
-                                  out=str(out), log_mode="quiet", device="cpu"))
+                                  out=str(out), log_mode="quiet", device="cpu"), args.config)
     run_dir = RunDir(out / preset, resume=False, tensorboard=False)
     trainer = Trainer(cfg, args.seed, run_dir, Progress("quiet", cfg.steps), resume=False)
     rows = []

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve the replay-verified leaderboard, manage tokens, render leaderboards/*.md",
         description="Leaderboard tools. `serve` runs the submission server (Flask + SQLite); `add-token` creates "
         "a submission token; `render` rebuilds leaderboards/<env>.md from leaderboards/submissions/*.json; "
-        "`verify` replays a result file locally; `reference` plays the expert/random agents for the baseline rows.",
+        "`verify` replays a result file locally. Result files come from `spear-bench eval --out` (the expert "
+        "and random reference rows too: `spear-bench eval --agent expert|random --scale paper --out FILE`) "
+        "or `spear-bench run`.",
     )
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
 
@@ -44,16 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--add", action="store_true", help="if it verifies, copy it into leaderboards/submissions/")
     v.add_argument("--dir", default="leaderboards", help="leaderboards folder for --add (default: ./leaderboards)")
     v.set_defaults(func=run_verify)
-
-    ref = lsub.add_parser("reference", help="play the expert/random reference agent on an env's eval split",
-                          description="Evaluate a reference agent (expert or random) on ENV's eval split and write "
-                          "the result into leaderboards/submissions/ (then run `render`).")
-    ref.add_argument("--env", required=True, help="env id, e.g. spear/WebShop-v0")
-    ref.add_argument("--agent", choices=["expert", "random"], required=True)
-    ref.add_argument("--episodes", type=int, default=100, help="episodes per seed (default 100)")
-    ref.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="run seeds (default 0 1 2)")
-    ref.add_argument("--dir", default="leaderboards", help="leaderboards folder (default: ./leaderboards)")
-    ref.set_defaults(func=run_reference)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -139,29 +131,5 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verified {verification.episodes} episodes: success {m.success_mean:.4f}, score {m.score_mean:.4f}")
     if args.add:
         print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
-    return 0
-
-
-def run_reference(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from gymnasium.error import Error as GymError
-
-    from spear_train.cli import CliError
-    from spear_train.leaderboard.reference import reference_result
-    from spear_train.leaderboard.render import add_to_repository
-
-    import spear_envs  # noqa: F401
-
-    if args.episodes < 1:
-        raise CliError(f"--episodes must be at least 1, got {args.episodes}")
-    try:
-        result = reference_result(args.env, args.agent, episodes=args.episodes, seeds=args.seeds)
-    except (ValueError, GymError) as exc:
-        raise CliError(str(exc)) from None
-    m = result.metrics
-    print(f"{args.agent} on {args.env}: success {m.success_mean:.4f}, score {m.score_mean:.4f} "
-          f"({len(args.seeds)} seed(s) x {args.episodes} episodes, {result.wall_time_s:.1f} s)")
-    print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
     return 0
 

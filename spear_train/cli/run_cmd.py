@@ -16,6 +16,11 @@ examples:
   spear-bench run --algo drbot-gigpo+spear --env alfworld --scale paper --model PATH --device cuda
   spear-bench run --algo spear --env alfworld --resume  # continue after an interruption
 config precedence: preset < env defaults (--scale) < --config FILE.yaml < flags
+every config key (group_size, groups_per_step, lr, max_turns, train_turns_per_episode, ppo_epochs,
+env_kwargs, eval_env_kwargs, algorithm: {...}, ...) can be set in the YAML file; --print-config shows
+the resolved values with their defaults. Defaults (laptop scale): train on the env's train split, evaluate
+on its held-out split (ALFWorld: 100 of the 140 in-distribution eval games) before training, every
+--eval-every steps and at the end, and print success before/after with standard errors.
 """
 
 
@@ -47,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
     p.add_argument("--eval-every", type=int, default=None, metavar="K", help="evaluate every K steps")
     p.add_argument("--resume", action="store_true", help="continue each seed's run from its last good checkpoint")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved run config (YAML) and exit without training")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quiet", action="store_true", help="no progress display; print only the summary")
     mode.add_argument("--json-log", action="store_true", help="print one JSON object per step/event to stdout")
@@ -65,6 +72,19 @@ def run(args: argparse.Namespace) -> int:
         cfg = resolve_run_config(flags, args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    if args.print_config:
+        import dataclasses
+
+        import yaml
+
+        from spear_train.training.algo_adapter import algorithm_config
+
+        try:
+            algorithm = dataclasses.asdict(algorithm_config(cfg))
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        print(yaml.safe_dump({**dataclasses.asdict(cfg), "algorithm": algorithm}, sort_keys=False), end="")
+        return 0
 
     from spear_train.training.loop import TrainingError, run_seeds
 

@@ -1,7 +1,9 @@
-"""Run an agent through an env under the episode recorder and build a :class:`Result` (reference rows).
+"""Bring your own agent: run any callable through an env under the episode recorder, get a :class:`Result`.
 
-This is the trainer-independent path used to seed the leaderboard with scripted agents (experts,
-random agents); ``spear-bench eval`` calls :func:`~spear_train.leaderboard.schema.build_result` itself.
+For agents that live outside spear-bench (an API model, a hand-written policy): the result verifies and
+submits like one from ``spear-bench eval --out``, which is the path for spear-bench's own agents (the
+model, the scripted experts and the random agent of :mod:`spear_train.rollout.agents`, and so the
+leaderboard's reference rows; see :mod:`spear_train.training.eval_result`).
 
 An *agent* is a callable ``(observation: str, info: dict) -> action: str``. Deterministic agents are
 passed as ``agent``; seeded ones as ``agent_factory(seed, env) -> agent``, called once per run seed with

@@ -117,7 +117,8 @@ def _check_kwargs(env_id: str, kwargs: dict[str, Any], allowed_extra: set[str]) 
         elif not isinstance(v, (str, int, float, bool)):
             problems.append(f"{k!r} must be a scalar, got {type(v).__name__}")
     if problems:
-        raise Rejection("env_kwargs_not_allowed", f"env kwargs differ from the benchmark's {env_id}", problems)
+        raise Rejection("env_kwargs_not_allowed", f"env kwargs differ from the benchmark's {env_id} (the registered "
+                        "kwargs plus a split: what `spear-bench eval --scale paper` plays)", problems)
 
 
 def _first_difference(record: EpisodeRecord, again: ReplayResult) -> str:

@@ -3,8 +3,9 @@
 Sequences are right-padded into one ``[B, T]`` batch (positions of real tokens are therefore 0..n-1,
 the same as when the policy generated them). When samples share a prompt (a GRPO group's first turn,
 every math sample), each distinct prompt runs through the decoder once and its KV cache is copied to
-the samples, so a group of ``n`` pays for its prompt once instead of ``n`` times. The LM head is applied only at the positions that predict
-response tokens, so a large vocabulary costs nothing for prompt tokens.
+the samples, so a group of ``n`` pays for its prompt once instead of ``n`` times. The LM head is
+applied only at the positions that predict response tokens, so a large vocabulary costs nothing for
+prompt tokens.
 
 Outputs are ``[B, R]`` tensors with ``R = max response length`` in the batch; positions past a
 sample's response are 0 and must be masked by the caller (:func:`response_mask` gives that mask).

@@ -10,7 +10,8 @@ A training step t, top to bottom in :meth:`Trainer.train_step`:
 5. (laptop knob) a random subset of ``train_turns_per_episode`` turns per trajectory is trained on;
 6. old log-probs under the pre-update policy;
 7. [SPEAR] if the buffer is full: drain it into a P50-recalibrated replay batch;
-8. AdamW steps over on-policy mini-batches, then over replay mini-batches with loss x c(t);
+8. AdamW steps over on-policy mini-batches (``ppo_epochs`` passes), then over replay mini-batches with
+   loss x c(t);
 9. [SPEAR] buffer upkeep (admit A > 0) and baseline history (this step's group mean/std rewards).
 
 Evaluation runs at step 0, every ``eval_every`` steps and at the end; checkpoints every
@@ -252,10 +253,12 @@ class Trainer:
             drained = self.buffer.drain(t, self.history.p50(), generator=self.rng)
             replay = tensors_to_batch(drained.samples, drained.advantages) if drained is not None else None
         # 8. on-policy pass, then the replay pass scaled by c(t)
-        order = torch.randperm(len(batch), generator=self.rng).tolist()
-        on = optimise(self.policy.model, self.optimizer, batch.select(order), self.loss, pad_id=self.pad_id,
-                      mini_batch_size=cfg.mini_batch_size, micro_batch_size=cfg.micro_batch_size,
-                      grad_clip=cfg.grad_clip, generator=self.rng)
+        for epoch in range(cfg.ppo_epochs):  # one pass each, in a fresh random order
+            order = torch.randperm(len(batch), generator=self.rng).tolist()
+            stats = optimise(self.policy.model, self.optimizer, batch.select(order), self.loss, pad_id=self.pad_id,
+                             mini_batch_size=cfg.mini_batch_size, micro_batch_size=cfg.micro_batch_size,
+                             grad_clip=cfg.grad_clip, generator=self.rng)
+            on = stats if epoch == 0 else on.merge(stats)
         row.update(on.summary(""))
         row["replay_batch"] = len(replay) if replay is not None else 0
         if replay is not None and c_t > 0:

@@ -73,6 +73,7 @@ class RunConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    ppo_epochs: int = 1  #: passes over each step's on-policy samples (the reference: 1)
     mini_batch_size: int = 64  #: samples per optimiser step
     micro_batch_size: int = 16  #: samples per forward/backward (gradient accumulation inside a mini-batch)
     gradient_checkpointing: bool = False
@@ -102,7 +103,7 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Range checks beyond types; raises :class:`ConfigError` naming the field."""
-        positive = ("steps", "groups_per_step", "group_size", "max_turns", "max_prompt_tokens",
+        positive = ("steps", "ppo_epochs", "groups_per_step", "group_size", "max_turns", "max_prompt_tokens",
                     "max_response_tokens", "mini_batch_size", "micro_batch_size", "eval_every",
                     "checkpoint_every", "keep_checkpoints", "eval_batch")
         for name in positive:
@@ -145,8 +146,9 @@ _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_s
 #: These env kwargs join the env defaults only when the run's env is the family's own env.
 #: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
 #: small ALFWorld scenes (train games 0-599; held-out: the 140 in-distribution eval games), WebShop's
-#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's out-of-distribution games, WebShop's ``test``
-#: goals, the math ``eval`` problems of every difficulty.
+#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
+#: forks' default, ALGORITHMS §5.1), WebShop's ``test`` goals, the math ``eval`` problems of every
+#: difficulty.
 ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
         "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=600),
@@ -155,7 +157,7 @@ ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
         "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
     },
     "paper": {
-        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_out_of_distribution")),
+        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_in_distribution")),
         "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="test")),
         "math": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
     },

@@ -77,6 +77,12 @@ class UpdateStats:
     grad_norm: list[float] = field(default_factory=list)
     tokens: int = 0
 
+    def merge(self, other: "UpdateStats") -> "UpdateStats":
+        """Both passes' statistics together (steps and tokens add up, lists concatenate)."""
+        return UpdateStats(self.optimizer_steps + other.optimizer_steps, self.loss + other.loss,
+                           self.clipfrac + other.clipfrac, self.approx_kl + other.approx_kl,
+                           self.entropy + other.entropy, self.grad_norm + other.grad_norm, self.tokens + other.tokens)
+
     def summary(self, prefix: str) -> dict[str, float]:
         def mean(xs):
             return float(sum(xs) / len(xs)) if xs else float("nan")

@@ -36,14 +36,14 @@ def test_alfworld_sft_loss_falls_and_the_model_reloads_with_identical_ids(alfwor
     assert summary["episodes"] == TRAIN_TASKS and summary["won"] >= 1 and summary["kept"] == summary["examples"]
 
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) >= 3
-    assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
-    assert rows[-1]["elapsed_s"] < 0.4 * 60 + 30  # the budget stops training (plus one step in flight)
+    steps = int((out / "checkpoints" / "LATEST").read_text().strip().removeprefix("step-"))
+    assert rows and rows[0]["step"] == 1 and steps >= 2
 
     from spear_train.models.builtin import verify_checksum
     from spear_train.models.tokenizer import train_tokenizer
     from spear_train.policy import load_policy
-    from spear_train.sft.data import expert_examples, tokenizer_corpus
+    from spear_train.models.tiny_model import build_tiny_model
+    from spear_train.sft.data import expert_examples, tokenize_examples, tokenizer_corpus
     from spear_train.sft.trainer import data_cache_file, latest_checkpoint
 
     model_dir = out / "model"
@@ -57,8 +57,28 @@ def test_alfworld_sft_loss_falls_and_the_model_reloads_with_identical_ids(alfwor
     reloaded = load_policy(model_dir, device="cpu")
     ckpt = load_policy(latest_checkpoint(out), device="cpu")
     assert reloaded.tokenizer.get_vocab() == built.get_vocab()
+    # the loss fell: the trained model against the same deterministic init, on the training examples
+    data, _ = tokenize_examples(examples, reloaded.prompt_ids, reloaded.tokenizer, recipe.max_prompt_tokens,
+                                recipe.max_response_tokens)
+    initial = build_tiny_model(built, recipe.shape, seed=recipe.init_seed)
+    pad = reloaded.tokenizer.pad_token_id
+    before, after = _mean_loss(initial, data, pad), _mean_loss(reloaded.model, data, pad)
+    assert after < 0.8 * before, (before, after)
+
     for ex in examples[::4]:
         ids = reloaded.prompt_ids(ex.messages)
         assert ids == ckpt.prompt_ids(ex.messages)
         assert ids == built.encode(reloaded.prompt_text(ex.messages), add_special_tokens=False)
         assert reloaded.tokenizer.decode(ids) == reloaded.prompt_text(ex.messages)
+
+
+def _mean_loss(model, data, pad_id: int) -> float:
+    """Mean response-token cross-entropy of ``model`` over all of ``data`` (one batch)."""
+    import torch
+
+    from spear_train.sft.trainer import collate, response_loss
+
+    model.eval()
+    with torch.no_grad():
+        ids, attn, target = collate(data, pad_id)
+        return response_loss(model, ids, attn, target).item()

@@ -86,3 +86,34 @@ def test_int_is_accepted_for_float_fields():
 def test_env_id_mapping():
     assert RunConfig(env="alfworld").env_id == "spear/ALFWorld-v0"
     assert RunConfig(env="spear/WebShop-v0").env_name == "webshop"
+
+
+@pytest.mark.parametrize("scale", ["laptop", "paper"])
+@pytest.mark.parametrize("env", ["alfworld", "webshop", "math"])
+def test_each_env_trains_on_train_and_evaluates_held_out(env, scale):
+    cfg = resolve_run_config({"env": env, "scale": scale})
+    assert cfg.env_kwargs.get("split", "train") == "train"
+    assert cfg.eval_env_kwargs["split"] in {"eval", "test", "eval_in_distribution", "eval_out_of_distribution"}
+    assert cfg.eval_episodes >= (100 if env == "alfworld" and scale == "laptop" else 1)
+
+
+def test_env_kwargs_merge_key_by_key_and_skip_other_envs(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("eval_env_kwargs:\n  split: eval_out_of_distribution\n")
+    cfg = resolve_run_config({"env": "alfworld"}, path)
+    assert cfg.eval_env_kwargs == {"split": "eval_out_of_distribution", "num_games": 140}
+    assert cfg.env_kwargs["scene_size"] == "small"
+    # a registered env that only borrows ALFWorld's preset settings gets none of ALFWorld's env kwargs
+    cfg = resolve_run_config({"env": "spear-test/GuessWord-v0", "task_family": "alfworld"})
+    assert cfg.env_kwargs == {} and cfg.eval_env_kwargs == {}
+
+
+def test_print_config_shows_resolved_values(capsys):
+    import yaml
+
+    from spear_train.cli.main import main
+
+    assert main(["run", "--env", "webshop", "--algo", "grpo", "--steps", "3", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["steps"] == 3 and printed["eval_env_kwargs"] == {"split": "eval"}
+    assert printed["algorithm"]["enable_replay"] is False
