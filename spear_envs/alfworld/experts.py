@@ -107,29 +107,68 @@ class HandcodedExpert:
         self._agent = _FixedHandCodedTWAgent(max_steps=max_steps)
         self._rng = random.Random(0)
         self._next = FALLBACK_ACTION
+        self._alias: tuple[str, str] | None = None  # (engine command played, command the expert tracks)
 
     def reset(self, traj_data: dict[str, Any], seed: int) -> None:
         self._rng = random.Random(seed)
         self._agent = _FixedHandCodedTWAgent(max_steps=self.max_steps)
         self._agent.reset_task(traj_data)
         self._agent.observe(self.engine.state["feedback"])
-        self._next = FALLBACK_ACTION
+        self._next, self._alias = FALLBACK_ACTION, None
 
     def observe_step(self, command: str) -> None:
         state = self.engine.state
         to_engine = {modern_command(c): c for c in state["admissible_commands"]}
+        last_action = modern_command(command.strip())
+        if self._alias is not None and command.strip() == self._alias[0]:
+            last_action = self._alias[1]
         view = {
             "feedback": state["feedback"],
             "facts": state["facts"],
             "won": state["won"],
-            "admissible_commands": list(to_engine),
+            "admissible_commands": self._commands_for_tracked_receptacle(list(to_engine), last_action),
         }
         try:
             with scoped_random(self._rng):
-                action = self._agent.act(view, 0, state["won"], modern_command(command.strip()))
+                action = self._agent.act(view, 0, state["won"], last_action)
         except (HandCodedAgentTimeout, HandCodedAgentFailed, IndexError, KeyError):
             action = FALLBACK_ACTION
-        self._next = to_engine.get(action, FALLBACK_ACTION)
+        self._alias = None
+        if action not in to_engine:
+            self._alias = self._colocated_goto(action, to_engine)
+        self._next = self._alias[0] if self._alias is not None else to_engine.get(action, FALLBACK_ACTION)
+
+    # Real (json_2.1.1) scenes put some receptacles at one location (two shelves, a desk and its drawers).
+    # The engine then lists the commands of all of them and no "go to" between them, while the expert
+    # believes it is at one receptacle: it sees another one's objects as takeable there (and in pick_two
+    # mistakes the object it already placed for a new one), and its "go to" a neighbour is refused. The
+    # two helpers below keep the expert's view to the receptacle it tracks. Generated scenes give every
+    # receptacle its own location, so neither ever changes what the expert does there.
+    def _colocated_receptacles(self) -> set[str]:
+        """The receptacles at the agent's location when there are several, else the empty set."""
+        facts = self.engine.state["facts"]
+        here = {f.names[1] for f in facts if f.name == "atlocation"}
+        names = {f.names[0] for f in facts if f.name == "receptacleatlocation" and f.names[1] in here}
+        return names if len(names) > 1 else set()
+
+    def _commands_for_tracked_receptacle(self, commands: list[str], last_action: str) -> list[str]:
+        """``commands`` without those ending in a co-located receptacle other than the one tracked."""
+        colocated = self._colocated_receptacles()
+        if not colocated:
+            return commands
+        tracked = last_action[len("go to "):] if last_action.startswith("go to ") else self._agent.policy.curr_recep
+        others = tuple(f" {r}" for r in colocated if r != tracked)
+        return [c for c in commands if not c.endswith(others)] if others else commands
+
+    def _colocated_goto(self, action: str, to_engine: dict[str, str]) -> tuple[str, str] | None:
+        """``("examine R", "go to R")`` when the expert asks to go to a receptacle R co-located with the agent
+        (the engine offers no "go to R" there), else None. Examining R shows what going there would, so
+        the expert plays that and its tracker is told it went to R."""
+        target = action[len("go to "):] if action.startswith("go to ") else None
+        examine = f"examine {target}"
+        if target is None or target == self._agent.policy.curr_recep or examine not in to_engine:
+            return None
+        return (to_engine[examine], action) if target in self._colocated_receptacles() else None
 
     def next_action(self) -> str:
         return self._next

@@ -15,9 +15,15 @@ from spear_train.training.update import LossSettings
 
 
 def algorithm_config(cfg: RunConfig) -> AlgorithmConfig:
-    """The preset ``cfg.algo`` for ``cfg.env`` with ``cfg.algorithm`` overrides applied."""
+    """The preset ``cfg.algo`` for ``cfg.env`` with ``cfg.algorithm`` overrides applied.
+
+    ``loss_norm_length`` (the ``seq-mean-token-sum-norm`` divisor) is the reference's max response
+    length, so it follows the run's ``max_response_tokens`` unless ``cfg.algorithm`` sets it: a laptop
+    run with 24-token responses divides by 24, not by the paper's 512.
+    """
     try:
-        return algorithm_preset(cfg.algo, cfg.family, **cfg.algorithm)
+        return algorithm_preset(cfg.algo, cfg.family,
+                                **{"loss_norm_length": cfg.max_response_tokens, **cfg.algorithm})
     except AlgorithmConfigError as exc:
         raise ConfigError(f"algorithm: {exc}") from None
     except ValueError as exc:

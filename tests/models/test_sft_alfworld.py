@@ -24,8 +24,8 @@ def alfworld_sft_run(tmp_path_factory, monkeypatch):
     tmp = tmp_path_factory.mktemp("sft-alfworld")
     monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp / "cache"))
     out = tmp / "run"
-    code = main(["sft", "--env", "alfworld", "--minutes", "0.4", "--train-tasks", str(TRAIN_TASKS),
-                 "--epochs", "50", "--eval-tasks", "0", "--threads", "1", "--no-progress", "--out", str(out)])
+    code = main(["sft", "--env", "alfworld", "--minutes", "5", "--train-tasks", str(TRAIN_TASKS),
+                 "--epochs", "4", "--eval-tasks", "0", "--threads", "1", "--no-progress", "--out", str(out)])
     assert code == 0
     return out
 
@@ -48,7 +48,7 @@ def test_alfworld_sft_loss_falls_and_the_model_reloads_with_identical_ids(alfwor
 
     model_dir = out / "model"
     verify_checksum(model_dir)
-    recipe = replace(default_recipe(ENV_ID), train_tasks=TRAIN_TASKS, epochs=50.0)
+    recipe = replace(default_recipe(ENV_ID), train_tasks=TRAIN_TASKS, epochs=4.0)
     assert SFTRecipe.load(model_dir / "recipe.json") == recipe
     examples, _ = expert_examples(ENV_ID, TRAIN_TASKS, recipe.data_seed, recipe.history_length, progress=False,
                                   cache_file=data_cache_file(recipe))
