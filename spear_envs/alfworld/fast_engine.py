@@ -11,7 +11,8 @@ This module removes that repeated work without changing any rule of the engine:
   are exactly the stock algorithm.
 * :func:`shared_logic` parses a (domain, grammar) pair once per process and shares the read-only
   :class:`GameLogic` between envs, so many envs do not multiply its memory.
-* :class:`CachedPddlState` reuses the two PDDL->SAS translations of a problem (process-wide LRU).
+* :class:`CachedPddlState` reuses the two PDDL->SAS translations of a problem and its initial facts
+  (process-wide LRUs), so a reset only reloads the SAS task into the C library.
 * :class:`FastPddlEnv` is ``PddlEnv`` wired to the three caches. Nothing in site-packages is patched:
   the stock engine keeps working side by side (the byte-identity test and the benchmark run both).
 
@@ -81,11 +82,12 @@ _TEMPLATES = _LRU(4096)  # template text -> parsed symbol prototypes
 _QUERIES = _LRU(4096)  # condition text -> Rule
 _LOGICS = _LRU(64)  # (domain, grammar) -> GameLogic
 _TRANSLATIONS = _LRU(256)  # (domain, problem) -> (task, sas, sas_replan)
+_INITIAL_FACTS = _LRU(256)  # (domain, problem) -> (problem facts, initial SAS-state facts)
 
 
 def clear_caches() -> None:
-    """Drop every process-wide cache (templates, queries, logics, translations)."""
-    for cache in (_TEMPLATES, _QUERIES, _LOGICS, _TRANSLATIONS):
+    """Drop every process-wide cache (templates, queries, logics, translations, initial facts)."""
+    for cache in (_TEMPLATES, _QUERIES, _LOGICS, _TRANSLATIONS, _INITIAL_FACTS):
         cache.clear()
 
 
@@ -226,7 +228,7 @@ def translate(domain: str, problem: str) -> tuple[Any, str, str]:
 
 
 class CachedPddlState(pddl_logic.PddlState):
-    """``PddlState`` built from a memoised translation (same facts, same loaded C state)."""
+    """``PddlState`` built from a memoised translation and initial facts (same facts, same loaded C state)."""
 
     def __init__(self, downward_lib, pddl_problem: str, logic: pddl_logic.GameLogic):  # noqa: D107
         self._facts = defaultdict(set)
@@ -246,11 +248,19 @@ class CachedPddlState(pddl_logic.PddlState):
         self.downward_lib.load_sas(self.sas.encode("utf-8"))
         self.downward_lib.load_sas_replan(self.sas_replan.encode("utf-8"))
         self.name2type = {o.name: o.type_name for o in self.task.objects}
-        self.add_facts([f for f in map(self._initial_fact, self.task.init) if f is not None])
+        problem_facts, sas_facts = _INITIAL_FACTS.get((logic.domain, pddl_problem), self._initial_facts)
+        self.add_facts(problem_facts)
+        self.add_facts(sas_facts)
+
+    def _initial_facts(self) -> tuple[list[Proposition], list[Proposition]]:
+        """The two fact lists the stock constructor adds, in its order: the problem's ``:init`` and the
+        loaded SAS state's true atoms. Both depend only on the problem, so they are computed once (reading
+        the SAS state back from the C library is most of a stock reset) and shared; facts are immutable."""
+        problem_facts = [f for f in map(self._initial_fact, self.task.init) if f is not None]
         atoms = (pddl_logic.Atom * self.downward_lib.get_state_size())()
         self.downward_lib.get_state(atoms)
         facts = [atom.get_fact(self.name2type) for atom in atoms]
-        self.add_facts([fact for fact in facts if not fact.is_negation])
+        return problem_facts, [fact for fact in facts if not fact.is_negation]
 
     def _initial_fact(self, atom) -> Proposition | None:
         pddl = fast_downward.translate.pddl
