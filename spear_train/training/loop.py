@@ -238,7 +238,9 @@ class Trainer:
             adv = gigpo_advantage(scores, returns, group_ids, anchors, algo.gigpo_mode, algo.gigpo_step_weight)
         else:
             adv = grpo_advantage(scores, group_ids, algo.norm_adv_by_std)
-        adv = torch.where(flagged, torch.zeros_like(adv), adv)
+        # flagged samples get A = 0; so do constant groups, whose mean subtraction leaves float noise
+        # (~1e-16) that would otherwise pass the replay buffer's A > 0 admission
+        adv = torch.where(flagged | (adv.abs() < 1e-9), torch.zeros_like(adv), adv)
         # 5. turns trained per trajectory (a CPU-budget knob; 0 = every turn)
         train_idx = self._turn_subset(samples)
         samples = [samples[i] for i in train_idx]

@@ -166,8 +166,8 @@ ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
 ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
         "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
-                         train_turns_per_episode=8, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
-                         eval_every=10, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
+                         train_turns_per_episode=8, lr=1e-4, mini_batch_size=64, micro_batch_size=16,
+                         eval_every=20, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
         "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=64,
                         train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
                         eval_every=10, eval_episodes=100, max_prompt_tokens=1536, algorithm=_LAPTOP_SPEAR),
