@@ -64,8 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------- part 1: SPEAR's overhead
-def preset_step_times(preset: str, args, out: Path) -> dict[str, float]:
-    """Mean seconds per training step (whole, rollout, update) of ``args.steps`` steps of ``preset``."""
+def make_trainer(preset: str, args, out: Path):
     from spear_train.training.loop import Trainer
     from spear_train.training.progress import Progress
     from spear_train.training.run_config import resolve_run_config
@@ -74,27 +73,33 @@ def preset_step_times(preset: str, args, out: Path) -> dict[str, float]:
     cfg = resolve_run_config(dict(algo=preset, env="alfworld", model=args.model, steps=args.steps,
                                   out=str(out), log_mode="quiet", device="cpu"), args.config)
     run_dir = RunDir(out / preset, resume=False, tensorboard=False)
-    trainer = Trainer(cfg, args.seed, run_dir, Progress("quiet", cfg.steps), resume=False)
-    rows = []
-    try:
-        for t in range(1, args.steps + 1):
-            rows.append(trainer.train_step(t))
-            print(f"  {preset} step {t}: {rows[-1]['time_step']:.1f} s (update {rows[-1]['time_update']:.1f} s, "
-                  f"replay batch {rows[-1]['replay_batch']})", flush=True)
-    finally:
-        trainer.rollouts.close()
-        run_dir.close()
-    mean = lambda key: statistics.fmean(r[key] for r in rows)  # noqa: E731
-    return {"step": mean("time_step"), "rollout": mean("time_rollout"), "update": mean("time_update"),
-            "samples": mean("trained_samples"), "replay": sum(r["replay_batch"] for r in rows)}
+    return Trainer(cfg, args.seed, run_dir, Progress("quiet", cfg.steps), resume=False), run_dir
 
 
 def overhead_table(args) -> None:
+    """Steps of the two presets alternate (drbot t, spear t, drbot t+1, ...), so a change in machine
+    load between steps hits both alike."""
+    rows: dict[str, list[dict]] = {"drbot": [], "spear": []}
     with tempfile.TemporaryDirectory(prefix="spear-overhead-") as tmp:
-        times = {p: preset_step_times(p, args, Path(tmp)) for p in ("drbot", "spear")}
+        trainers = {p: make_trainer(p, args, Path(tmp)) for p in rows}
+        try:
+            for t in range(1, args.steps + 1):
+                for preset, (trainer, _) in trainers.items():
+                    row = trainer.train_step(t)
+                    rows[preset].append(row)
+                    print(f"  {preset} step {t}: {row['time_step']:.1f} s (update {row['time_update']:.1f} s, "
+                          f"replay batch {row['replay_batch']})", flush=True)
+        finally:
+            for trainer, run_dir in trainers.values():
+                trainer.rollouts.close()
+                run_dir.close()
+    times = {p: {k: statistics.fmean(r[f"time_{k}"] for r in rs) for k in ("step", "rollout", "update")}
+             | {"samples": statistics.fmean(r.get("trained_samples", 0) for r in rs),
+                "replay": sum(r["replay_batch"] for r in rs)} for p, rs in rows.items()}
     d, s = times["drbot"], times["spear"]
-    print(f"\nPart 1: seconds per training step on ALFWorld, laptop defaults, {args.model}, seed {args.seed}, "
-          f"{args.steps} steps each")
+    budget = f"laptop defaults{' + ' + args.config if args.config else ''}"
+    print(f"\nPart 1: seconds per training step on ALFWorld ({budget}), {args.model}, seed {args.seed}, "
+          f"{args.steps} steps each, alternating")
     print("| preset | step (s) | rollout (s) | update (s) | trained samples/step | replayed samples (total) |")
     print("|---|---|---|---|---|---|")
     for name, t in times.items():

@@ -16,7 +16,10 @@ into a policy, and :func:`expert_episode` rolls one episode for SFT data::
   person would (opens drawers, checks likely places). Upstream tracks placements by looking for the verb
   "put", but ALFWorld's grammar says "move X to Y", so as shipped it loses track in pick_two games
   (7/20 won). We show it the command with "move" read as "put" (:func:`tracked_command`), which is the
-  fix; its random tie-breaks draw from a seeded private RNG.
+  fix; its random tie-breaks draw from a seeded private RNG. Real scenes can put several receptacles at one
+  location, where the engine lists all their commands and no "go to" between them; the expert is kept to
+  the receptacle it tracks there (see ``HandcodedExpert``). On real valid_seen this lifts its wins within
+  50 steps from 131/140 to 136/140; generated scenes never co-locate receptacles, so it changes nothing there.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ leave those fields empty. ``--agent expert|random|model`` picks one via :func:`m
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -116,8 +117,16 @@ class ModelAgent:
         return replies
 
 
+_TEMPLATE = re.compile(r"^(\w+)\[<[^>]*>\]$")
+_WORD = re.compile(r"[a-z]{3,}")
+
+
 class RandomAgent:
-    """Picks a uniformly random admissible action (a random word where the env lists none); seeded."""
+    """Picks a uniformly random admissible action (a random word where the env lists none); seeded.
+
+    A template action such as WebShop's ``search[<your query>]`` is filled with 3 to 6 words drawn at
+    random from the turn's prompt (which holds the task), so the agent can reach item pages at all.
+    """
 
     name = "random"
 
@@ -128,12 +137,22 @@ class RandomAgent:
         replies = []
         for t in turns:
             if t.admissible_actions:
-                action = self.rng.choice(t.admissible_actions)
+                action = self._fill(self.rng.choice(t.admissible_actions), t)
             else:
                 action = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
             text = action if t.whole_reply_is_action else format_reply(action, "random")
             replies.append(Reply(text, text))
         return replies
+
+    def _fill(self, action: str, turn: Turn) -> str:
+        template = _TEMPLATE.match(action)
+        if not template:
+            return action
+        words = _WORD.findall(turn.messages[-1]["content"].lower()) if turn.messages else []
+        if not words:
+            return action
+        picked = [self.rng.choice(words) for _ in range(self.rng.randint(3, 6))]
+        return f"{template.group(1)}[{' '.join(picked)}]"
 
 
 class ExpertAgent:

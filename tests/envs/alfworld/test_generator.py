@@ -90,3 +90,13 @@ def test_disk_cache_is_reused_and_a_corrupt_file_is_regenerated(tmp_path, monkey
     monkeypatch.setattr(gen, "generate_game", real_generate)
     assert gen.load_or_generate(spec) == game
     assert json.loads(files[0].read_text()) == game
+
+
+def test_every_receptacle_has_its_own_location():
+    # The handcoded expert's co-location handling (experts.py) relies on this to leave generated games'
+    # expert trajectories unchanged; real scenes may put several receptacles at one location.
+    for size in SCENE_SIZES:
+        for task_type in TASK_TYPES:
+            problem = gen.load_or_generate(GameSpec("train", size, task_type, 0))["pddl_problem"]
+            locations = [line.split()[-1].rstrip(")") for line in problem.splitlines() if "(receptacleAtLocation " in line]
+            assert locations and len(locations) == len(set(locations)), (size, task_type)
