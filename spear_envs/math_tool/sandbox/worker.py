@@ -19,7 +19,8 @@ Per snippet the worker forks a child that:
 * starts a new session (so the whole process group can be killed) and gets stdin from /dev/null and
   stdout/stderr on pipes whose captured size is capped;
 * works in a fresh, empty working directory with a scrubbed environment (PATH, HOME=TMPDIR=the directory,
-  LANG, one BLAS/OpenMP thread). In the view this is a new tmpfs mounted on ``/tmp`` for this call only
+  LANG, one BLAS/OpenMP thread). In the view this is a new tmpfs mounted on ``/tmp`` (``/sandbox-tmp``
+  when the interpreter itself lives under ``/tmp``) for this call only
   (``4 x file_size_mb`` MB, 10000 files; ``/dev/shm`` links to it) and the child ``chroot``s into the
   view, so the working directory is the only place it can write and the view the only place it can read;
   elsewhere it is a new temporary directory on the host;
@@ -86,12 +87,14 @@ def _set_up(config: dict) -> dict:
         "filesystem": "host",
         "exposed": [],
         "view_root": None,
+        "view_workdir": None,
     }
     if os.geteuid() == 0:
         isolation["sandbox_uid"] = int(config.get("uid_base", 3_000_000_000)) + os.getpid()
         if config.get("filesystem_view"):  # only inside our own mount namespace
             needed = _interpreter_paths(config.get("view_modules", []))
-            isolation["view_root"], isolation["exposed"] = _build_view(needed)
+            isolation["view_workdir"] = _view_workdir(needed)
+            isolation["view_root"], isolation["exposed"] = _build_view(needed, isolation["view_workdir"])
             isolation["filesystem"] = "read-only view"
     for module in config.get("preload", []):
         __import__(module)
@@ -111,8 +114,9 @@ SYSTEM_PATHS = (
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 #: where the view's root may be mounted (the first one holding none of the interpreter's files)
 VIEW_MOUNT_POINTS = ("/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/run")
-#: the snippet's working directory inside the view (also its HOME and TMPDIR; /dev/shm points here)
-VIEW_WORKDIR = "/tmp"
+#: the snippet's working directory inside the view (also its HOME and TMPDIR; /dev/shm points here):
+#: the first of these that holds none of the interpreter's files (a venv may live under /tmp)
+VIEW_WORKDIRS = ("/tmp", "/sandbox-tmp")
 
 
 def _interpreter_paths(modules: list[str]) -> list[str]:
@@ -130,9 +134,14 @@ def _interpreter_paths(modules: list[str]) -> list[str]:
     return sorted(os.path.abspath(p) for p in paths if p and os.path.exists(p))
 
 
-def _build_view(needed: list[str]) -> tuple[str, list[str]]:
+def _view_workdir(needed: list[str]) -> str:
+    """The snippet's working directory in the view: ``/tmp`` unless interpreter files live there."""
+    return next(d for d in VIEW_WORKDIRS if not any(_is_under(p, d) for p in needed))
+
+
+def _build_view(needed: list[str], workdir: str) -> tuple[str, list[str]]:
     """Mount a read-only root holding only ``SYSTEM_PATHS``, ``DEVICES`` and ``needed`` (bound read-only,
-    nosuid, at their host paths) plus an empty ``VIEW_WORKDIR``; return its path and what it exposes.
+    nosuid, at their host paths) plus an empty ``workdir``; return its path and what it exposes.
 
     Runs in the worker's own mount namespace (``unshare -m``), so the host never sees these mounts.
     Snippet children ``chroot`` into it; the worker itself keeps the full view.
@@ -150,8 +159,8 @@ def _build_view(needed: list[str]) -> tuple[str, list[str]]:
         exposed += _expose(path, root, flags=MS_RDONLY | MS_NOSUID | MS_NODEV)
     for device in DEVICES:
         exposed += _expose(device, root, flags=MS_RDONLY | MS_NOSUID)  # writing to a device is still allowed
-    os.makedirs(root + VIEW_WORKDIR, mode=0o755, exist_ok=True)
-    os.symlink(VIEW_WORKDIR, root + "/dev/shm")
+    os.makedirs(root + workdir, mode=0o755, exist_ok=True)
+    os.symlink(workdir, root + "/dev/shm")
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return root, exposed
 
@@ -192,17 +201,18 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 def _mount_workdir(isolation: dict, limits: dict) -> tuple[str, str]:
     """A fresh, empty working directory for one snippet: ``(path in the worker, path the snippet sees)``.
 
-    In the view it is a new tmpfs on ``VIEW_WORKDIR`` owned by the sandbox user (size ``4 x file_size_mb``,
+    In the view it is a new tmpfs on the view's workdir (``/tmp`` unless the interpreter lives there) owned by the sandbox user (size ``4 x file_size_mb``,
     at most 10000 files); elsewhere a new temporary directory.
     """
     if isolation["view_root"] is None:
         workdir = tempfile.mkdtemp(prefix="spear-sandbox-")
         return workdir, workdir
-    uid, host_path = isolation["sandbox_uid"], isolation["view_root"] + VIEW_WORKDIR
+    uid, workdir = isolation["sandbox_uid"], isolation["view_workdir"]
+    host_path = isolation["view_root"] + workdir
     size_mb = 4 * int(limits["file_size_mb"])
     _mount("spear-work", host_path, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={size_mb}m,nr_inodes=10000,mode=0700,uid={uid},gid={uid}")
-    return host_path, VIEW_WORKDIR
+    return host_path, workdir
 
 
 def _remove_workdir(host_path: str, isolation: dict) -> None:

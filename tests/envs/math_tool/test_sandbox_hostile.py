@@ -123,12 +123,15 @@ def test_cannot_write_outside_its_directory():
         for target in targets:
             assert_refused(run(p, f"open({str(target)!r}, 'w').write('owned')"))
             assert not target.exists()
-        # /tmp inside the sandbox is the call's own working directory, not the host's /tmp
-        host_tmp_name = f"/tmp/spear_probe_{uuid.uuid4().hex}"
-        code = f"open({host_tmp_name!r}, 'w').write('x'); import os; print(sorted(os.listdir('.')))"
-        assert run(p, code) == f"['main.py', '{Path(host_tmp_name).name}']"
-        assert not os.path.exists(host_tmp_name)
-        assert run(p, f"import os; print(os.path.exists({host_tmp_name!r}))") == "False"  # gone next call
+        # the sandbox's temp dir (/tmp, or /sandbox-tmp when the venv lives under /tmp) is the call's own
+        # working directory, not the host's /tmp
+        name = f"spear_probe_{uuid.uuid4().hex}"
+        code = (f"import os, tempfile; open(os.path.join(tempfile.gettempdir(), {name!r}), 'w').write('x'); "
+                "print(sorted(os.listdir('.')))")
+        assert run(p, code) == f"['main.py', '{name}']"
+        assert not os.path.exists(f"/tmp/{name}")
+        code = f"import os, tempfile; print(os.path.exists(os.path.join(tempfile.gettempdir(), {name!r})))"
+        assert run(p, code) == "False"  # gone next call
         assert run(p, "import os; print(sorted(os.listdir('.')))") == "['main.py']"  # a fresh directory per call
 
 
