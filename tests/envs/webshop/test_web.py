@@ -71,7 +71,7 @@ def _chromium():
 @pytest.mark.browser
 def test_a_person_can_shop_in_headless_chromium(app, catalog):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
     from werkzeug.serving import make_server
 
@@ -88,13 +88,23 @@ def test_a_person_can_shop_in_headless_chromium(app, catalog):
         browser.find_element(By.ID, "search_input").send_keys(goal.name)
         search_button = browser.find_element(By.ID, "search_button")
         search_button.click()
-        WebDriverWait(browser, 10).until(EC.staleness_of(search_button))
+        def left_the_page(element):
+            """True once ``element`` is stale or detached mid-navigation (both raise WebDriverException)."""
+            def check(_):
+                try:
+                    element.is_enabled()
+                    return False
+                except WebDriverException:
+                    return True
+            return check
+
+        WebDriverWait(browser, 10).until(left_the_page(search_button))
         assert "Total results" in browser.page_source
 
         def click(action: str):
             button = browser.find_element(By.CSS_SELECTOR, f'button[value="{action}"]')
             button.click()
-            WebDriverWait(browser, 10).until(EC.staleness_of(button))  # the next page has loaded
+            WebDriverWait(browser, 10).until(left_the_page(button))  # the next page has loaded
 
         browser.implicitly_wait(0)
         while not browser.find_elements(By.CSS_SELECTOR, f'button[value="click[{goal.asin.lower()}]"]'):
