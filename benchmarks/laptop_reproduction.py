@@ -2,8 +2,10 @@
 
 For each preset pair (``grpo`` vs ``grpo+spear``, ``drbot`` vs ``drbot+spear``) every seed trains the same
 shipped tiny policy on ALFWorld with the same budget (the laptop defaults of ``spear-bench run``, or the
-flags below), evaluating on the same held-out games before and after. Prints, per preset, success
-before and after as mean ± standard error over seeds, and the gain with its SE over seeds.
+flags below), evaluating on the same held-out games before and after. The "before" evaluation of a
+seed is the same for every preset (same policy, tasks and sampling seed): it is played once and reused.
+Prints, per preset, success before and after as mean ± standard error over seeds, and the gain with its
+SE over seeds.
 
 Usage (full budget: 4 presets x 3 seeds x the ~20-minute laptop run, several hours on 2 cores)::
 
@@ -50,6 +52,7 @@ def fmt(values: list[float]) -> str:
 def main() -> None:
     args = parse_args()
     rows = []
+    initial_evals: dict = {}  # every preset starts from the same policy: its "before" is played once per seed
     start = time.perf_counter()
     for preset in args.presets:
         flags = dict(algo=preset, env=args.env, seeds=args.seeds, steps=args.steps,
@@ -57,7 +60,7 @@ def main() -> None:
                      out=args.out, log_mode="quiet")
         cfg = resolve_run_config(flags, args.config)
         t0 = time.perf_counter()
-        summaries = run_seeds(cfg)
+        summaries = run_seeds(cfg, initial_evals=initial_evals)
         rows.append((preset, cfg, summaries, time.perf_counter() - t0))
     print()
     print(f"ALFWorld laptop reproduction: {rows[0][1].steps} steps, {rows[0][1].eval_episodes} held-out "

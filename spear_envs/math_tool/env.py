@@ -17,8 +17,10 @@ Episode protocol (MATH_AND_INFRA spec A.3-A.6):
 ``info`` extras: ``answer`` (the boxed string of the final turn, or None), ``correct`` (bool),
 ``tool_calls`` (code runs so far). ``admissible_actions`` is None (any text is a turn).
 
-The sandbox (``sandbox``): ``"pool"`` (default; ``pool_size`` pre-started workers, started on the first
-tool call), ``"subprocess"`` (a fresh interpreter per call), or any object with
+The sandbox (``sandbox``): ``"shared"`` (default; the process-wide pool of ``pool_size`` pre-started
+workers for these limits, :func:`~spear_envs.math_tool.sandbox.shared_pool`, started on the first tool
+call and shared by every env of the process, so short-lived envs start no interpreters), ``"pool"``
+(an own pool, stopped by ``close``), ``"subprocess"`` (a fresh interpreter per call), or any object with
 ``run(code) -> ExecutionResult``, ``limits`` and ``close()`` (e.g. one :class:`SandboxPool` shared by
 many envs; the env never closes a sandbox it was given). A pickled env leaves its sandbox behind and
 builds a new one of the same kind on its next tool call (a given sandbox is replaced by an own pool).
@@ -33,13 +35,13 @@ from spear_envs.math_tool.answer_check import CHECKERS, extract_answer, is_corre
 from spear_envs.math_tool.problem_files import file_fingerprint, load_problems
 from spear_envs.math_tool.problem_generator import GENERATOR_VERSION, SPLITS, MathProblem, generate_problem
 from spear_envs.math_tool.prompt import user_prompt
-from spear_envs.math_tool.sandbox import CodeExecutor, SandboxLimits, SandboxPool, SubprocessExecutor
+from spear_envs.math_tool.sandbox import CodeExecutor, SandboxLimits, SandboxPool, SubprocessExecutor, shared_pool
 from spear_envs.math_tool.tool_calls import ToolCallError, find_tool_call, malformed_call_message
 from spear_envs.math_tool.tool_output import MAX_OUTPUT_CHARS, format_tool_output
 
 NO_BOX_MESSAGE = "Final answer received, but it contains no \\boxed{} answer."
 FINAL_MESSAGE = "Final answer received: {answer}"
-SANDBOX_KINDS = ("pool", "subprocess")
+SANDBOX_KINDS = ("shared", "pool", "subprocess")
 
 
 class MathToolEnv(TextEnv):
@@ -52,8 +54,8 @@ class MathToolEnv(TextEnv):
         families: restrict generated problems to these families (see ``problem_generator.FAMILIES``).
         problems_path: a ``.jsonl`` / ``.parquet`` problem file (AIME, DAPO-Math layouts) instead.
         checker: ``"math_verify"`` or ``"strict"``.
-        sandbox: ``"pool"``, ``"subprocess"`` or an executor object (see the module docstring).
-        pool_size: workers of an own pool.
+        sandbox: ``"shared"``, ``"pool"``, ``"subprocess"`` or an executor object (see the module docstring).
+        pool_size: workers of the shared or own pool.
         timeout_s, memory_mb: per-call sandbox limits (reference: 30 s, 1024 MB).
         max_output_chars: tool outputs longer than this are cut in the middle.
     """
@@ -69,7 +71,7 @@ class MathToolEnv(TextEnv):
         families: list[str] | tuple[str, ...] | None = None,
         problems_path: str | None = None,
         checker: str = "math_verify",
-        sandbox: str | CodeExecutor = "pool",
+        sandbox: str | CodeExecutor = "shared",
         pool_size: int = 1,
         timeout_s: float = 30.0,
         memory_mb: int = 1024,
@@ -95,7 +97,7 @@ class MathToolEnv(TextEnv):
         self.limits = sandbox.limits if not isinstance(sandbox, str) else SandboxLimits(timeout_s, memory_mb)
         self._sandbox_kind = sandbox if isinstance(sandbox, str) else "pool"
         self._executor: CodeExecutor | None = None if isinstance(sandbox, str) else sandbox
-        self._owns_executor = isinstance(sandbox, str)
+        self._owns_executor = sandbox in ("pool", "subprocess")
         self.pool_size = pool_size
         self.max_output_chars = max_output_chars
         self.problem: MathProblem | None = None
@@ -150,7 +152,8 @@ class MathToolEnv(TextEnv):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_executor"], state["_owns_executor"] = None, True
+        state["_executor"] = None
+        state["_owns_executor"] = self._sandbox_kind in ("pool", "subprocess")
         return state
 
     # ------------------------------------------------------------------------------ helpers
@@ -158,6 +161,8 @@ class MathToolEnv(TextEnv):
         if self._executor is None:
             if self._sandbox_kind == "subprocess":
                 self._executor = SubprocessExecutor(self.limits)
+            elif self._sandbox_kind == "shared":
+                self._executor = shared_pool(self.pool_size, self.limits)
             else:
                 self._executor = SandboxPool(self.pool_size, self.limits)
         return self._executor

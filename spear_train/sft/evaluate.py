@@ -17,9 +17,9 @@ Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to 
   carry a GRPO signal) and ``pass_at_k``.
 
 With ``constrained=True`` every turn that lists admissible actions is decoded under the admissible-action
-trie (:mod:`spear_train.policy.constrained`, the same template the SFT replies use); the default is free
-decoding, as ``spear-bench run`` does by default. :func:`eval_config_for` gives an env's settings: the
-turn limit and reply budget of ``spear-bench run``'s laptop defaults.
+trie (:mod:`spear_train.policy.constrained`, the same template the SFT replies use). :func:`eval_config_for`
+gives an env's settings: the turn limit, reply budget and decoding (free or constrained) of
+``spear-bench run``'s laptop defaults, so the figures describe the policy as a run uses it.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class EvalConfig:
 
 
 def eval_config_for(env_id: str, tasks: int = 100, **overrides) -> EvalConfig:
-    """The evaluation settings for ``env_id``: ``spear-bench run``'s laptop turn limit and evaluation
-    temperature, and the SFT recipe's reply budget (so a reply the policy was trained on always fits)."""
+    """The evaluation settings for ``env_id``: ``spear-bench run``'s laptop turn limit, decoding and
+    evaluation temperature, and the SFT recipe's reply budget (so a reply the policy was trained on always fits)."""
     from spear_train.sft.recipe import default_recipe
     from spear_train.training.run_config import ENV_DEFAULTS, ENV_IDS, RunConfig
 
@@ -62,7 +62,8 @@ def eval_config_for(env_id: str, tasks: int = 100, **overrides) -> EvalConfig:
     run_defaults = ENV_DEFAULTS["laptop"].get(family, {})
     settings = dict(tasks=tasks, max_steps=run_defaults.get("max_turns", EvalConfig.max_steps),
                     max_new_tokens=default_recipe(env_id).max_response_tokens,
-                    run_temperature=RunConfig.eval_temperature)
+                    run_temperature=RunConfig.eval_temperature,
+                    constrained=run_defaults.get("constrained_decoding", RunConfig.constrained_decoding))
     return EvalConfig(**{**settings, **overrides})
 
 

@@ -6,7 +6,7 @@ with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wra
 expert as ``(observation, info) -> action``:
 
 * ``spear/ALFWorld-v0``: the handcoded expert with the move fix (MODELS.md §1), on small generated
-  scenes; task ``i`` is game ``i`` of the ``train`` split (600 games), held-out tasks come from
+  scenes; task ``i`` is game ``i`` of the ``train`` split (1,500 games), held-out tasks come from
   ``eval_in_distribution`` (140 games);
 * ``spear/WebShop-v0``: the scripted buyer, on the generated catalog's ``train`` / ``eval`` goals;
 * ``spear/MathTool-v0``: the scripted solver (one tool call, then the boxed printed value), on
@@ -73,7 +73,7 @@ register_expert_source("spear/MathTool-v0", ExpertSource(make_env=_math_env, mak
 ALFWORLD_SCENE_SIZE = "small"
 #: Held-out games: the in-distribution evaluation split (disjoint from ``train`` by construction).
 ALFWORLD_SPLITS = {"train": "train", "eval": "eval_in_distribution"}
-ALFWORLD_GAMES = {"train": 600, "eval": 140}
+ALFWORLD_GAMES = {"train": 1500, "eval": 140}
 
 
 class GameBySeed(gym.Wrapper):

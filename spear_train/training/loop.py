@@ -160,10 +160,12 @@ class Trainer:
     (``self.rng``, a ``torch.Generator`` for every algorithmic random choice) and the env pool.
     """
 
-    def __init__(self, cfg: RunConfig, seed: int, run_dir, progress, resume: bool):
+    def __init__(self, cfg: RunConfig, seed: int, run_dir, progress, resume: bool,
+                 initial_evals: dict | None = None):
         from spear_train.training import environment
 
         self.cfg, self.seed, self.run_dir, self.progress = cfg, seed, run_dir, progress
+        self.initial_evals = initial_evals
         self.algo = algorithm_config(cfg)
         self.loss, self.replay_loss = loss_settings(self.algo), loss_settings(self.algo, replay=True)
         self.math_env = cfg.family == "math"
@@ -313,7 +315,12 @@ class Trainer:
 
         from spear_train.training.evaluation import evaluate
 
-        result = evaluate(self.cfg, "model", self.policy, seed=derive_seed(self.seed, 2**20))
+        key = initial_eval_key(self.cfg, self.seed) if step == 0 and self.initial_evals is not None else None
+        result = self.initial_evals.get(key) if key is not None else None
+        if result is None:
+            result = evaluate(self.cfg, "model", self.policy, seed=derive_seed(self.seed, 2**20))
+            if key is not None:
+                self.initial_evals[key] = result
         path = self.run_dir.eval_records_path(step)
         path.write_text("".join(json.dumps(asdict(e)) + "\n" for e in result.summaries))
         row = {"kind": "eval", "step": step, **result.summary()}
@@ -419,9 +426,30 @@ def build_run_result(cfg: RunConfig, trainer: "Trainer", records_by_seed: dict, 
     return json.loads(result.to_json())
 
 
-def run_seeds(cfg: RunConfig, resume: bool = False) -> list[dict[str, Any]]:
+#: RunConfig fields that cannot change a step-0 evaluation (it plays the starting policy only).
+_TRAINING_ONLY_FIELDS = frozenset({
+    "algo", "algorithm", "steps", "seeds", "out", "lr", "weight_decay", "grad_clip", "adam_betas", "ppo_epochs",
+    "mini_batch_size", "micro_batch_size", "gradient_checkpointing", "eval_every", "checkpoint_every",
+    "keep_checkpoints", "log_mode", "groups_per_step", "group_size", "train_temperature",
+    "train_turns_per_episode",
+})
+
+
+def initial_eval_key(cfg: RunConfig, seed: int) -> str:
+    """What determines a run's step-0 ("before") evaluation: the starting model, every evaluation and env
+    setting, and the seed. Runs with equal keys (e.g. the presets of a comparison) evaluate the same
+    policy on the same tasks with the same sampling seed, so their "before" results are identical."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _TRAINING_ONLY_FIELDS}
+    return json.dumps({"seed": seed, **settings}, sort_keys=True, default=str)
+
+
+def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None) -> list[dict[str, Any]]:
     """Train every seed of ``cfg`` one after the other; print before/after success per seed and the
-    mean ± standard error over seeds. Returns one summary dict per seed."""
+    mean ± standard error over seeds. Returns one summary dict per seed.
+
+    ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
+    evaluation found there is reused instead of played again (comparison benchmarks train several
+    presets from one starting policy)."""
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.run_dir import RunDir, RunDirError
@@ -434,7 +462,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False) -> list[dict[str, Any]]:
             raise TrainingError(str(exc)) from None
         progress = Progress(cfg.log_mode, cfg.steps, desc=f"{cfg.algo} seed {seed}")
         try:
-            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume)
+            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals)
             progress.start_at(trainer.step)
             timing = trainer.run()
             records = episode_records(cfg, trainer.last_eval.summaries)

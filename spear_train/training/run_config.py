@@ -145,13 +145,13 @@ _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_s
 #: Train on the train split, evaluate on a held-out one (``eval_env_kwargs`` go over ``env_kwargs``).
 #: These env kwargs join the env defaults only when the run's env is the family's own env.
 #: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
-#: small ALFWorld scenes (train games 0-599; held-out: the 140 in-distribution eval games), WebShop's
+#: small ALFWorld scenes (train games 0-1499; held-out: the 140 in-distribution eval games), WebShop's
 #: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
 #: forks' default, ALGORITHMS §5.1), WebShop's ``test`` goals, the math ``eval`` problems of every
 #: difficulty.
 ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
-        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=600),
+        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=1500),
                          eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
         "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
         "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
@@ -166,7 +166,7 @@ ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
 ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {
         "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
-                         train_turns_per_episode=8, lr=1e-4, mini_batch_size=64, micro_batch_size=16,
+                         constrained_decoding=True, train_turns_per_episode=8, lr=1e-4, mini_batch_size=64, micro_batch_size=16,
                          eval_every=20, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
         "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=64,
                         train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,

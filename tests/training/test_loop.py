@@ -143,3 +143,27 @@ def test_missing_model_is_a_clear_cli_error(tmp_path, capsys):
     assert main(["run", "--env", "alfworld", "--out", str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "cannot load the model" in err and "nope" in err
+
+
+def test_presets_from_one_policy_share_their_before_evaluation(tiny_policy_dir, tmp_path, monkeypatch):
+    """``run_seeds(initial_evals=...)`` plays a seed's step-0 evaluation once for runs whose key matches
+    (different presets, same policy and eval settings) and the reused "before" equals a fresh one."""
+    from spear_train.training import evaluation
+
+    calls = []
+    real = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    shared: dict = {}
+    befores = []
+    for algo in ("grpo", "drbot+spear"):
+        cfg = resolve_run_config(tiny_run(tiny_policy_dir, tmp_path / algo, GUESS_ID, "alfworld", algo))
+        (summary,) = run_seeds(cfg, initial_evals=shared)
+        befores.append((Path(summary["run_dir"]) / "eval" / "step_000000.jsonl").read_text())
+    assert len(calls) == 3 and len(shared) == 1  # before once, after once per preset
+    fresh = resolve_run_config(tiny_run(tiny_policy_dir, tmp_path / "fresh", GUESS_ID, "alfworld", "drbot+spear"))
+    (summary,) = run_seeds(fresh)
+    assert befores[0] == befores[1] == (Path(summary["run_dir"]) / "eval" / "step_000000.jsonl").read_text()
+    other_eval = resolve_run_config(tiny_run(tiny_policy_dir, tmp_path / "t", GUESS_ID, "alfworld", "grpo",
+                                             eval_temperature=0.9))
+    run_seeds(other_eval, initial_evals=shared)
+    assert len(shared) == 2  # another evaluation setting is a different key

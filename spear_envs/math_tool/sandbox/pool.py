@@ -8,6 +8,7 @@ their pickled state and build a new one when needed.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import weakref
@@ -78,3 +79,21 @@ class SandboxPool:
 def _close_all(workers: list[WorkerProcess]) -> None:
     for worker in list(workers):
         worker.close()
+
+
+_SHARED: dict[tuple[int, int, SandboxLimits], SandboxPool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(size: int = 1, limits: SandboxLimits | None = None) -> SandboxPool:
+    """The process-wide pool for ``(size, limits)``, started on first use and stopped at interpreter exit.
+
+    Envs that share it start no workers of their own, so making many short-lived envs (an evaluation
+    builds one per held-out task) costs no interpreter start-ups. Callers must not close it. A forked
+    child gets its own pools (the key holds the process id)."""
+    key = (os.getpid(), size, limits or SandboxLimits())
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None or pool._closed:
+            pool = _SHARED[key] = SandboxPool(size, key[2])
+        return pool

@@ -87,7 +87,7 @@ def test_malformed_call_gets_an_observation_and_the_episode_goes_on(shared_pool)
 
 
 def test_env_owned_pool_survives_pickling_and_is_closed(tmp_path):
-    env = MathToolEnv(timeout_s=5)
+    env = MathToolEnv(timeout_s=5, sandbox="pool")
     env.reset(seed=1)
     assert env.step(code_turn("print(2 ** 10)"))[0] == "1024"
     worker_pid = env._executor._workers[0]._proc.pid
@@ -135,3 +135,22 @@ def test_prompt_builder_chat_and_void_turn_rule():
     assert builder.parse(final_turn("42")).valid
     assert not builder.parse("The answer is 42.").valid  # void: no final \boxed{}
     assert not builder.parse("<tool_call>{broken</tool_call>").valid
+
+
+def test_default_sandbox_is_one_process_wide_pool_that_envs_never_close():
+    from spear_envs.math_tool.sandbox import shared_pool
+
+    limits = SandboxLimits(timeout_s=7)
+    first, second = MathToolEnv(split="eval", timeout_s=7), MathToolEnv(split="eval", timeout_s=7)
+    for env in (first, second):
+        env.reset(options={"index": 0})
+        obs, *_ = env.step(code_turn("print(6 * 7)"))
+        assert "42" in obs
+    assert first._executor is second._executor is shared_pool(1, limits)
+    first.close()
+    second.close()
+    assert shared_pool(1, limits).run("print(5)").stdout == "5\n"  # still running after both closed
+    clone = pickle.loads(pickle.dumps(MathToolEnv(split="eval", timeout_s=7)))
+    clone.reset(options={"index": 0})
+    clone.step(code_turn("print(1)"))
+    assert clone._executor is shared_pool(1, limits)
