@@ -86,15 +86,18 @@ def run_episodes(policy: Policy, env_id: str, task_indices: list[int], cfg: Eval
     sampling = SamplingConfig(temperature=temperature, max_new_tokens=cfg.max_new_tokens)
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(task_indices), desc=desc, unit="ep", disable=not progress)
-    for start in range(0, len(task_indices), cfg.batch_envs):
-        chunk = task_indices[start:start + cfg.batch_envs]
-        envs = [source.make_env("eval") for _ in chunk]
-        try:
-            results.extend(_play_chunk(policy, envs, chunk, builder, generator, sampling, cfg, start, source))
-        finally:
-            for env in envs:
-                env.close()
-        bar.update(len(chunk))
+    # envs are reset per task and reused across chunks: building one can be costly (ALFWorld's engine
+    # copies its planner library for every instance)
+    envs = [source.make_env("eval") for _ in range(min(cfg.batch_envs, len(task_indices)))]
+    try:
+        for start in range(0, len(task_indices), cfg.batch_envs):
+            chunk = task_indices[start:start + cfg.batch_envs]
+            results.extend(_play_chunk(policy, envs[: len(chunk)], chunk, builder, generator, sampling, cfg, start,
+                                       source))
+            bar.update(len(chunk))
+    finally:
+        for env in envs:
+            env.close()
     bar.close()
     return results
 

@@ -106,21 +106,20 @@ def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRec
 
     import_env_modules(cfg)
     spec = env_spec(cfg, held_out=True)
-    records = []
-    for ep in summaries:
-        if ep.failed or not ep.actions:
-            continue
-        recorder = EpisodeRecorder(gym.make(spec.env_id, **spec.kwargs), env_kwargs=spec.kwargs)
-        env = TaskBySeed(recorder)
-        try:
-            env.reset(seed=ep.seed)
+    recorder = EpisodeRecorder(gym.make(spec.env_id, **spec.kwargs), env_kwargs=spec.kwargs)
+    env = TaskBySeed(recorder)  # one env, reset per episode (the contract: a reset seed fixes the transcript)
+    try:
+        for ep in summaries:
+            if ep.failed or not ep.actions:
+                continue
+            env.reset(seed=ep.seed)  # also files the previous episode, if the turn limit cut it short
             for action in ep.actions:
                 _, _, terminated, truncated, _ = env.step(action)
                 if terminated or truncated:
                     break
-        finally:
-            env.close()
-        records.extend(recorder.records)
-        if recorder.current is not None and recorder.current.steps:  # cut short by the turn limit
-            records.append(recorder.current)
+    finally:
+        env.close()
+    records = list(recorder.records)
+    if recorder.current is not None and recorder.current.steps:  # the last episode, cut short by the turn limit
+        records.append(recorder.current)
     return records

@@ -20,6 +20,10 @@ def test_spear_runs_two_steps_on_the_real_env(tiny_policy_dir, tmp_path, env):
         max_response_tokens=8, eval_episodes=3, eval_every=2, eval_batch=3, mini_batch_size=8,
         micro_batch_size=4, out=str(tmp_path), log_mode="quiet", device="cpu", checkpoint_every=2,
         env_kwargs=dict(sandbox="subprocess") if env == "math" else {},
+        # free decoding: an untrained policy's rejected commands are penalised, so 2-turn groups that all
+        # lose still differ in score and leave samples to train on (constrained, they would tie at 0);
+        # the toy tokenizer is not trained on game text, so prompts take more tokens than the laptop limit
+        constrained_decoding=False, max_prompt_tokens=4096,
         algorithm=dict(replay_buffer_size=1, replay_warmup_steps=2, tool_bonus_steps=2)))
     assert cfg.eval_env_kwargs["split"] != cfg.env_kwargs.get("split", "train")  # held out
     (summary,) = run_seeds(cfg)
