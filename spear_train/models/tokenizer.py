@@ -59,13 +59,18 @@ PROBE_TEXT = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_frequency: int = 2,
+                    split_digits: bool = False) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on ``texts`` and wrap it with the ChatML template and fixed special tokens.
 
-    Deterministic for the same texts in the same order. ``vocab_size`` is an upper bound.
+    Deterministic for the same texts in the same order. ``vocab_size`` is an upper bound. With
+    ``split_digits`` every digit is its own token (as in Llama and Qwen tokenizers): a number is copied
+    digit by digit with ten tokens instead of one token per number the corpus happened to merge.
     """
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                         if split_digits else byte_level)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -26,7 +26,8 @@ class SFTRecipe:
         history_length: (observation, action) pairs shown in each prompt (ALGORITHMS §6.2).
         max_prompt_tokens: longer prompts are dropped from the data (counted in the data summary).
     Tokenizer and model (ignored when fine-tuning a given ``--model``)
-        vocab_size: upper bound for the game-trained BPE.
+        vocab_size: upper bound for the game-trained BPE; ``split_digits``: one token per digit (math,
+            where the policy must copy the problem's numbers into its code).
         shape: the tiny model's architecture; ``init_seed`` its deterministic init.
     Optimisation: AdamW(``betas``, ``weight_decay``), gradient clip ``max_grad_norm``, linear warm-up
         over ``warmup_fraction`` of training then cosine decay to ``min_lr_ratio * lr``; ``epochs`` passes
@@ -43,6 +44,7 @@ class SFTRecipe:
     max_prompt_tokens: int = 768
     max_response_tokens: int = 24
     vocab_size: int = 2048
+    split_digits: bool = False
     shape: TinyModelShape = field(default_factory=TinyModelShape)
     init_seed: int = 0
     lr: float = 3e-3

@@ -70,7 +70,8 @@ def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:
         return load_policy(latest, device="cpu" if not torch.cuda.is_available() else None)
     if opts.model is not None:
         return load_policy(opts.model)
-    tokenizer = train_tokenizer(tokenizer_corpus(examples), vocab_size=recipe.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpus(examples), vocab_size=recipe.vocab_size,
+                                split_digits=recipe.split_digits)
     model = build_tiny_model(tokenizer, recipe.shape, seed=recipe.init_seed)
     return Policy(model=model, tokenizer=tokenizer, name="spear-tiny", device=torch.device("cpu"))
 

@@ -51,3 +51,16 @@ def test_tampered_probe_is_an_error(game_tokenizer, tmp_path):
     (tmp_path / PROBE_FILE).write_text(json.dumps(probe))
     with pytest.raises(ValueError, match="MODELS.md"):
         load_tokenizer(tmp_path)
+
+
+def test_split_digits_gives_one_token_per_digit_and_survives_reload(tmp_path):
+    corpus = ["r, s = solve(x**2 - 345*x + (19), x); print(r**12 + s**12)"] * 40 + ["f(10) = 2024"] * 40
+    merged = train_tokenizer(corpus, vocab_size=400)
+    split = train_tokenizer(corpus, vocab_size=400, split_digits=True)
+    assert any(len(t.strip("Ġ")) > 1 and t.strip("Ġ").isdigit() for t in merged.tokenize("x + 345 = 2024"))
+    tokens = split.tokenize("x + 345 = 2024")
+    assert [t.strip("Ġ") for t in tokens if t.strip("Ġ").isdigit()] == list("3452024")
+    save_tokenizer(split, tmp_path)
+    text = "f(10) = 321 and 2024"
+    assert load_tokenizer(tmp_path).encode(text) == split.encode(text)
+    assert split.decode(split.encode(text, add_special_tokens=False)) == text
