@@ -191,7 +191,7 @@ def _start_cli_server(db_path: Path) -> tuple[subprocess.Popen, str]:
 def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(2)  # SIGINT: the CLI's clean shutdown
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=90)  # generous: on a starved machine the server process may barely get CPU
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
