@@ -6,6 +6,11 @@ format-valid reply under ALGORITHMS §6.3), encoded without special tokens and f
 token sequences form a trie; at every decoding step the logits of tokens that leave the trie are set to
 ``-inf``. The model therefore chooses among admissible actions, token by token.
 
+A turn is constrained only when its admissible actions can be enumerated: an empty list, or one that holds a
+template action such as WebShop's ``search[<query>]`` (whose argument is free text), leaves the turn free
+(:func:`admissible_trie` returns ``None``). So a WebShop search turn is sampled freely and its click turns are
+constrained to the page's clickables.
+
 Which distribution the log-probs are from: the *masked, renormalised* distribution (the one actually
 sampled from). A trainer that recomputes log-probs without the mask gets a different number for the same
 tokens; :attr:`~spear_train.policy.generation.GenerationBatch.distribution` says which one was stored.
@@ -13,12 +18,21 @@ tokens; :attr:`~spear_train.policy.generation.GenerationBatch.distribution` says
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
 from transformers import LogitsProcessor
 
 DEFAULT_TEMPLATE = "<think></think><action>{action}</action>"
+
+#: An admissible action whose argument is a placeholder, e.g. ``search[<query>]``; group 1 is the verb.
+TEMPLATE_ACTION = re.compile(r"^(\w+)\[<[^>]*>\]$")
+
+
+def is_template_action(action: str) -> bool:
+    """True for a placeholder action such as ``search[<query>]`` (the agent must fill in the argument)."""
+    return TEMPLATE_ACTION.match(action) is not None
 
 
 class TokenTrie:
@@ -47,6 +61,15 @@ def action_token_sequences(tokenizer, actions: Sequence[str], stop_id: int,
                            template: str = DEFAULT_TEMPLATE) -> list[list[int]]:
     """The token sequence of each admissible action's full response (template encoding + ``stop_id``)."""
     return [tokenizer.encode(template.format(action=a), add_special_tokens=False) + [stop_id] for a in actions]
+
+
+def admissible_trie(tokenizer, actions: Sequence[str] | None, stop_id: int,
+                    template: str = DEFAULT_TEMPLATE) -> TokenTrie | None:
+    """The trie constraining one turn to ``actions``, or ``None`` (decode freely) when the list is empty
+    or holds a template action (its free-text argument cannot be enumerated)."""
+    if not actions or any(is_template_action(a) for a in actions):
+        return None
+    return TokenTrie(action_token_sequences(tokenizer, actions, stop_id, template))
 
 
 class TrieConstraint(LogitsProcessor):

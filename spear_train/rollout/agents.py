@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from spear_train.policy.constrained import DEFAULT_TEMPLATE, TokenTrie, action_token_sequences
+from spear_train.policy.constrained import DEFAULT_TEMPLATE, TEMPLATE_ACTION, admissible_trie
 from spear_train.policy.generation import Generator, HFGenerator, SamplingConfig
 
 Message = dict[str, str]
@@ -81,7 +81,8 @@ class ModelAgent:
         sampling: sampling settings (plain temperature sampling by default).
         generator: backend (default: :class:`HFGenerator` on ``policy.model``).
         constrained: restrict responses to the admissible actions (rendered with ``template``); turns
-            without admissible actions are sampled freely.
+            without admissible actions, or whose list holds a template action such as
+            ``search[<query>]``, are sampled freely (:func:`~spear_train.policy.constrained.admissible_trie`).
         seed: generation seed; call ``k`` of this agent uses ``seed + k``, so a rollout is reproducible.
     """
 
@@ -102,8 +103,7 @@ class ModelAgent:
                    for t in turns]
         tries = None
         if self.constrained:
-            tries = [TokenTrie(action_token_sequences(tok, t.admissible_actions, self.stop_ids[0], self.template))
-                     if t.admissible_actions else None for t in turns]
+            tries = [admissible_trie(tok, t.admissible_actions, self.stop_ids[0], self.template) for t in turns]
         batch = self.generator.generate(prompts, self.sampling, tries=tries, seed=self.seed + self._calls)
         self._calls += 1
         replies = []
@@ -117,7 +117,6 @@ class ModelAgent:
         return replies
 
 
-_TEMPLATE = re.compile(r"^(\w+)\[<[^>]*>\]$")
 _WORD = re.compile(r"[a-z]{3,}")
 
 
@@ -145,7 +144,7 @@ class RandomAgent:
         return replies
 
     def _fill(self, action: str, turn: Turn) -> str:
-        template = _TEMPLATE.match(action)
+        template = TEMPLATE_ACTION.match(action)
         if not template:
             return action
         words = _WORD.findall(turn.messages[-1]["content"].lower()) if turn.messages else []

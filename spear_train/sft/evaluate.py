@@ -16,9 +16,9 @@ Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to 
   ``mixed_group_rate`` (share of tasks whose group holds both a success and a failure, the groups that
   carry a GRPO signal) and ``pass_at_k``.
 
-With ``constrained=True`` every turn that lists admissible actions is decoded under the admissible-action
-trie (:mod:`spear_train.policy.constrained`, the same template the SFT replies use). :func:`eval_config_for`
-gives an env's settings: the turn limit, reply budget and decoding (free or constrained) of
+With ``constrained=True`` every turn whose admissible actions can be enumerated (no ``search[<query>]``-style
+template among them) is decoded under the admissible-action trie (:mod:`spear_train.policy.constrained`, the
+same template the SFT replies use). :func:`eval_config_for` gives an env's settings: the turn limit, reply budget and decoding (free or constrained) of
 ``spear-bench run``'s laptop defaults, so the figures describe the policy as a run uses it.
 """
 
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from spear_envs.agent_io import AgentMemory, prompt_builder_for
-from spear_train.policy.constrained import TokenTrie, action_token_sequences
+from spear_train.policy.constrained import admissible_trie
 from spear_train.policy.generation import HFGenerator, SamplingConfig
 from spear_train.policy.loading import Policy
 from spear_train.sft.data import expert_source
@@ -115,9 +115,8 @@ def _play_chunk(policy, envs, chunk, builder, generator, sampling, cfg, call_ind
         prompts = [policy.prompt_ids(builder.messages(memories[k])) for k in active]
         tries = None
         if cfg.constrained:
-            tries = [TokenTrie(action_token_sequences(policy.tokenizer, memories[k].admissible_actions,
-                                                      generator.stop_ids[0]))
-                     if memories[k].admissible_actions else None for k in active]
+            tries = [admissible_trie(policy.tokenizer, memories[k].admissible_actions, generator.stop_ids[0])
+                     for k in active]
         batch = generator.generate(prompts, sampling, tries=tries, seed=cfg.seed + 1000 * call_index + step)
         still = []
         for k, gen in zip(active, batch.generations):

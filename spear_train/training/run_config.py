@@ -169,7 +169,7 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                          constrained_decoding=True, train_turns_per_episode=8, lr=1e-4, mini_batch_size=64, micro_batch_size=16,
                          eval_every=20, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
         "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=64,
-                        train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
+                        constrained_decoding=True, train_turns_per_episode=6, lr=2e-5, mini_batch_size=64, micro_batch_size=16,
                         eval_every=10, eval_episodes=100, max_prompt_tokens=1536, algorithm=_LAPTOP_SPEAR),
         "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=256,
                      lr=2e-5, mini_batch_size=16, micro_batch_size=4, eval_every=10, eval_episodes=100,

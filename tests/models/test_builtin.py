@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import asdict
 
 import pytest
 
@@ -10,6 +12,7 @@ from spear_train.models import builtin
 from spear_train.models.builtin import (
     BuiltinModelError, TINY_MODELS, resolve_builtin, verify_checksum, write_checksum,
 )
+from spear_train.sft.evaluate import eval_config_for
 from spear_train.sft.recipe import SFTRecipe, default_recipe
 
 
@@ -52,7 +55,10 @@ def test_shipped_checkpoint_loads_round_trips_and_matches_the_default_recipe(nam
     assert load_tokenizer(folder).encode(PROBE_TEXT, add_special_tokens=False) == ids
     assert policy.tokenizer.decode(ids) == PROBE_TEXT
     assert SFTRecipe.load(folder / "recipe.json") == default_recipe(TINY_MODELS[name])
-    assert (folder / "eval.json").is_file()
+    # its figures describe the policy as `spear-bench run` uses it: today's evaluation settings and decoding
+    evaluation = json.loads((folder / "eval.json").read_text())["evaluation"]
+    assert evaluation["config"] == asdict(eval_config_for(TINY_MODELS[name]))
+    assert evaluation["greedy"]["episodes"] >= 100
 
 
 def test_shipped_checkpoints_are_small():

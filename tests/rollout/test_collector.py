@@ -253,3 +253,24 @@ def test_math_tool_episodes_are_one_sample_each_with_sandbox_output_masked(tiny_
         assert printed in tool_text  # the sandbox's real output, masked out of the loss
         first_turn = prompt_builder_for(env_id).messages(AgentMemory("", [s.anchor_obs]))
         assert s.prompt_ids == tiny_policy.prompt_ids(first_turn)
+
+
+def test_constrained_webshop_rollout_searches_freely_then_clicks_only_admissible_items():
+    """The shipped WebShop policy under constrained decoding: the search turn (template action) is free
+    text, every turn on a results or item page is one of the page's clickables."""
+    from spear_train.policy.loading import load_policy
+
+    policy = load_policy("spear-tiny-webshop", device="cpu")
+    pool = make_env_pool(EnvSpec("spear/WebShop-v0"), 4)
+    agent = ModelAgent(policy, SamplingConfig(max_new_tokens=64), constrained=True, seed=0)
+    rollout = RolloutCollector("spear/WebShop-v0", agent, pool, RolloutConfig(group_size=2, max_steps=4)).collect([0, 1])
+    by_traj: dict[str, list] = {}
+    for s in rollout.samples:
+        by_traj.setdefault(s.traj_id, []).append(s)
+    after_search = [b for samples in by_traj.values() for a, b in zip(samples, samples[1:])
+                    if a.action.startswith("search[") and a.action_admissible]
+    assert after_search, "the shipped policy should open with an accepted search"
+    assert all(s.action.startswith("click[") and s.action_admissible for s in after_search)
+    assert all("masked to admissible" in s.logprob_distribution for s in after_search)
+    first_turns = [samples[0] for samples in by_traj.values()]
+    assert all(s.logprob_distribution == "softmax(logits / 1)" for s in first_turns)  # search turns are free

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spear_train.policy.constrained import DEFAULT_TEMPLATE, TokenTrie, action_token_sequences
+from spear_train.policy.constrained import (DEFAULT_TEMPLATE, TokenTrie, action_token_sequences, admissible_trie,
+                                           is_template_action)
 from spear_train.policy.generation import HFGenerator, SamplingConfig
 
 
@@ -98,6 +99,34 @@ def test_token_trie():
     assert trie.allowed([2]) is None
     with pytest.raises(ValueError, match="at least one"):
         TokenTrie([])
+
+
+def test_admissible_trie_leaves_template_and_empty_turns_free(tiny_policy):
+    tok = tiny_policy.tokenizer
+    assert is_template_action("search[<query>]") and is_template_action("search[<your query>]")
+    assert not is_template_action("click[< prev]") and not is_template_action("click[b0abc]")
+    assert admissible_trie(tok, None, 0) is None and admissible_trie(tok, [], 0) is None
+    assert admissible_trie(tok, ["search[<query>]", "click[b0abc]"], 0) is None  # a search page: free text
+    clicks = ["click[< prev]", "click[b0abc]"]
+    trie = admissible_trie(tok, clicks, 0)
+    assert isinstance(trie, TokenTrie)
+    for seq in action_token_sequences(tok, clicks, 0):
+        assert trie.allowed(seq) == []
+
+
+def test_model_agent_constrains_click_turns_and_samples_search_turns_freely(tiny_policy):
+    from spear_train.rollout.agents import ModelAgent, Turn
+
+    clicks = ["click[back to search]", "click[b0abc]", "click[next >]"]
+    messages = [{"role": "user", "content": "guess the fruit"}]
+    turns = [Turn(0, messages, ["search[<query>]"]), Turn(1, messages, clicks)] * 3
+    agent = ModelAgent(tiny_policy, SamplingConfig(max_new_tokens=24), constrained=True, seed=3)
+    replies = agent.act(turns)
+    rendered = [DEFAULT_TEMPLATE.format(action=a) for a in clicks]
+    assert all(r.text in rendered for r in replies[1::2])
+    # the untrained policy, sampled freely, does not happen to write the one template reply it could have
+    assert not any(r.text == DEFAULT_TEMPLATE.format(action="search[<query>]") for r in replies[0::2])
+    assert any(r.text not in rendered for r in replies[0::2])
 
 
 @pytest.mark.parametrize("kwargs, message", [
