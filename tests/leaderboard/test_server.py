@@ -171,30 +171,52 @@ def test_concurrent_load_stores_each_accepted_submission_exactly_once(server):
     assert stored == accepted
 
 
-def _start_cli_server(db_path: Path) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "spear_train.cli.main", "leaderboard", "serve", "--db", str(db_path),
-           "--port", "0", "--env-module", "tests.leaderboard.toy_registration"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.monotonic() + 60
-    line = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "serving http://" in line or not line:
-            break
-    if "serving http://" not in line:
-        proc.kill()
-        pytest.fail(f"server did not start: {line!r} {proc.stdout.read()}")
-    return proc, line.split("serving ")[1].split()[0]
+class CliServer:
+    """``spear-bench leaderboard serve`` in a subprocess. Its output is drained by a thread (a full pipe
+    would block the server's logging) and kept for failure messages; faulthandler is on, so a server that
+    does not stop is made to dump every thread's stack before it is killed."""
 
+    def __init__(self, db_path: Path):
+        cmd = [sys.executable, "-m", "spear_train.cli.main", "leaderboard", "serve", "--db", str(db_path),
+               "--port", "0", "--env-module", "tests.leaderboard.toy_registration"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env)
+        self.lines: list[str] = []
+        ready = threading.Event()
+        self.url = ""
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(2)  # SIGINT: the CLI's clean shutdown
-    try:
-        proc.wait(timeout=90)  # generous: on a starved machine the server process may barely get CPU
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        def drain() -> None:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if not self.url and "serving http://" in line:
+                    self.url = line.split("serving ")[1].split()[0]
+                    ready.set()
+            ready.set()  # the server exited
+
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(timeout=60) or not self.url:
+            self.proc.kill()
+            pytest.fail(f"server did not start: {self.output()}")
+
+    def output(self) -> str:
+        return "".join(self.lines)[-6000:]
+
+    def stop(self) -> int:
+        """SIGINT (the CLI's clean shutdown); returns the exit status. Fails with the server's stacks if
+        it has not exited after 90 s (generous: on a starved machine it may barely get CPU)."""
+        self.proc.send_signal(2)
+        try:
+            return self.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(6)  # SIGABRT: faulthandler prints the stacks
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            time.sleep(0.5)  # let the drain thread read the dump
+            pytest.fail(f"server did not stop within 90 s of SIGINT; its output:\n{self.output()}")
 
 
 def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
@@ -204,14 +226,15 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
     db_path = tmp_path / "persist.sqlite"
     token = LeaderboardDB(db_path).add_token("persistent")
     first = make_result(7)
-    proc, url = _start_cli_server(db_path)
+    server = CliServer(db_path)
     try:
-        accepted = client_post(first.to_json().encode(), url, token)
-        _, board_before, _ = request(url, path=f"/api/leaderboard?env={TOY_ID}")
+        accepted = client_post(first.to_json().encode(), server.url, token)
+        _, board_before, _ = request(server.url, path=f"/api/leaderboard?env={TOY_ID}")
     finally:
-        _stop(proc)
-    assert proc.returncode == 0
-    proc, url = _start_cli_server(db_path)
+        status = server.stop()
+    assert status == 0, server.output()
+    server = CliServer(db_path)
+    url = server.url
     try:
         _, board_after, _ = request(url, path=f"/api/leaderboard?env={TOY_ID}")
         assert board_after == board_before and board_after["rows"][0]["id"] == accepted["id"]
@@ -221,4 +244,4 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
         assert (status, body["reason"]) == (409, "duplicate")  # duplicate detection survives the restart
         assert client_post(make_result(8).to_json().encode(), url, token)["id"] == accepted["id"] + 1
     finally:
-        _stop(proc)
+        server.stop()
