@@ -64,7 +64,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be in 0..65535, got {args.port}")
 
     def ready(url: str) -> None:
-        print(f"spear-bench leaderboard: serving {url} (database {args.db}); Ctrl-C stops", flush=True)
+        print(f"spear-bench leaderboard: serving {url} (database {args.db}); Ctrl-C or SIGTERM stops", flush=True)
 
     try:
         serve(args.db, args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024), on_ready=ready)

@@ -19,6 +19,7 @@ database access and page rendering run concurrently.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -237,14 +238,28 @@ def current_env_version(env_id: str) -> str | None:
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
           max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the app on a threaded WSGI server until interrupted; ``on_ready(url)`` is called once listening."""
+    """Run the app on a threaded WSGI server until interrupted; ``on_ready(url)`` is called once listening.
+
+    SIGINT (Ctrl-C) and SIGTERM both stop it cleanly and return. SIGTERM matters where SIGINT cannot
+    arrive: service managers send it, and a process started in the background of a non-interactive shell
+    inherits SIGINT as ignored. (Signal handlers are installed only when called from the main thread.)
+    """
     from werkzeug.serving import make_server
 
     server = make_server(host, port, create_app(db_path, max_body_bytes=max_body_bytes), threaded=True)
     url = f"http://{host}:{server.server_port}"
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     if on_ready:
         on_ready(url)
     try:
-        server.serve_forever()
+        server.serve_forever()  # werkzeug's returns on KeyboardInterrupt
     finally:
         server.server_close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

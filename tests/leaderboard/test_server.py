@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -180,8 +181,11 @@ class CliServer:
         cmd = [sys.executable, "-m", "spear_train.cli.main", "leaderboard", "serve", "--db", str(db_path),
                "--port", "0", "--env-module", "tests.leaderboard.toy_registration"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+        # SIGINT back to its default in the child: a test run started in the background of a shell
+        # inherits it as ignored, and Ctrl-C is what this class stands in for
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
+                                     text=True, env=env,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: list[str] = []
         ready = threading.Event()
         self.url = ""
@@ -202,21 +206,23 @@ class CliServer:
     def output(self) -> str:
         return "".join(self.lines)[-6000:]
 
-    def stop(self) -> int:
-        """SIGINT (the CLI's clean shutdown); returns the exit status. Fails with the server's stacks if
-        it has not exited after 90 s (generous: on a starved machine it may barely get CPU)."""
-        self.proc.send_signal(2)
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        """Send ``sig`` (SIGINT = Ctrl-C, or SIGTERM: both are clean shutdowns); returns the exit status.
+        Fails with the server's stacks if it has not exited after 90 s (generous: on a starved machine it
+        may barely get CPU)."""
+        self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=90)
         except subprocess.TimeoutExpired:
-            self.proc.send_signal(6)  # SIGABRT: faulthandler prints the stacks
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints the stacks
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
             time.sleep(0.5)  # let the drain thread read the dump
-            pytest.fail(f"server did not stop within 90 s of SIGINT; its output:\n{self.output()}")
+            pytest.fail(f"server did not stop within 90 s of {signal.Signals(sig).name}; its output:\n"
+                        f"{self.output()}")
 
 
 def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
@@ -231,7 +237,7 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
         accepted = client_post(first.to_json().encode(), server.url, token)
         _, board_before, _ = request(server.url, path=f"/api/leaderboard?env={TOY_ID}")
     finally:
-        status = server.stop()
+        status = server.stop(signal.SIGINT)
     assert status == 0, server.output()
     server = CliServer(db_path)
     url = server.url
@@ -244,4 +250,5 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
         assert (status, body["reason"]) == (409, "duplicate")  # duplicate detection survives the restart
         assert client_post(make_result(8).to_json().encode(), url, token)["id"] == accepted["id"] + 1
     finally:
-        server.stop()
+        status = server.stop(signal.SIGTERM)
+    assert status == 0, server.output()
