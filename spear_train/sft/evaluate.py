@@ -18,8 +18,9 @@ Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to 
 
 With ``constrained=True`` every turn whose admissible actions can be enumerated (no ``search[<query>]``-style
 template among them) is decoded under the admissible-action trie (:mod:`spear_train.policy.constrained`, the
-same template the SFT replies use). :func:`eval_config_for` gives an env's settings: the turn limit, reply budget and decoding (free or constrained) of
-``spear-bench run``'s laptop defaults, so the figures describe the policy as a run uses it.
+same template the SFT replies use). :func:`eval_config_for` gives an env's settings: the turn limit, reply
+budget and decoding (free or constrained) of ``spear-bench run``'s laptop defaults, so the figures describe
+the policy as a run uses it.
 """
 
 from __future__ import annotations

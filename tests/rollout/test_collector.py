@@ -263,7 +263,8 @@ def test_constrained_webshop_rollout_searches_freely_then_clicks_only_admissible
     policy = load_policy("spear-tiny-webshop", device="cpu")
     pool = make_env_pool(EnvSpec("spear/WebShop-v0"), 4)
     agent = ModelAgent(policy, SamplingConfig(max_new_tokens=64), constrained=True, seed=0)
-    rollout = RolloutCollector("spear/WebShop-v0", agent, pool, RolloutConfig(group_size=2, max_steps=4)).collect([0, 1])
+    collector = RolloutCollector("spear/WebShop-v0", agent, pool, RolloutConfig(group_size=2, max_steps=4))
+    rollout = collector.collect([0, 1])
     by_traj: dict[str, list] = {}
     for s in rollout.samples:
         by_traj.setdefault(s.traj_id, []).append(s)
