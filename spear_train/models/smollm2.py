@@ -128,7 +128,7 @@ def _rebuild_or_convert(old: Path, staging: Path, tmp: Path, progress: bool) -> 
         rebuild_plain(old, staging)
         _finish(staging, how=f"rebuilt from an older conversion (format {read_conversion(old).get('format', 1)})")
     except BuiltinModelError as exc:
-        _log(progress, f"cannot reuse {old} ({exc}); converting from the wheel instead")
+        _log(True, f"cannot reuse {old} ({exc}); converting from the wheel instead")
         shutil.rmtree(staging, ignore_errors=True)
         _convert_from_wheel(staging, tmp, progress)
 

@@ -12,6 +12,7 @@ from spear_train.models import builtin
 from spear_train.models.builtin import (
     BuiltinModelError, TINY_MODELS, resolve_builtin, verify_checksum, write_checksum,
 )
+from spear_train.models.smollm2 import stale_reason
 from spear_train.sft.evaluate import eval_config_for
 from spear_train.sft.recipe import SFTRecipe, default_recipe
 
@@ -102,9 +103,14 @@ def test_smollm2_fresh_download_and_conversion(tmp_path, monkeypatch):
     folder = builtin.ensure_smollm2(progress=False)
     assert folder == builtin.smollm2_dir() and (folder / "model.safetensors").is_file()
     verify_checksum(folder)
-    assert not [p for p in (tmp_path / "models").iterdir() if p != folder]  # no leftovers
+    assert stale_reason(folder) is None
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())  # a plain folder
+    assert json.loads((folder / "conversion.json").read_text())["how"] == "de-quantized from the GGUF file"
+    assert [p.name for p in (tmp_path / "models").iterdir() if p != folder] == ["smollm2-135m.lock"]
     from spear_train.policy import load_policy
 
     policy = load_policy("smollm2-135m", device="cpu")
     assert policy.prompt_text([{"role": "user", "content": "hi"}]).endswith("<|im_start|>assistant\n")
+    assert getattr(policy.model, "hf_quantizer", None) is None
+    policy.model.save_pretrained(tmp_path / "saved")  # the call every training checkpoint makes
     shutil.rmtree(folder)
