@@ -11,7 +11,9 @@
 Devices and precision: bf16 on CUDA, fp32 on CPU, unless ``dtype`` says otherwise. The tokenizer is the
 one the model was trained with, id for id: game-trained tokenizers are rebuilt from ``tokenizer.json``
 rather than through ``AutoTokenizer`` (which can pick a model-specific class that pre-tokenizes
-differently, MODELS.md §4.1), and a saved probe encoding is checked on every load.
+differently, docs/models.md), and a saved probe encoding is checked on every load. A folder whose
+config still declares a GGUF quantization (saved from a GGUF-loaded model; its safetensors are
+de-quantized) loads as the plain model it is, so it can be trained and saved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from spear_train.models import builtin
+from spear_train.models.plain_folder import plain_config
 from spear_train.models.tokenizer import check_probe, is_spear_tokenizer, load_tokenizer
 
 
@@ -92,8 +95,13 @@ def load_policy(
             "(AutoModelForCausalLM cannot load it)"
         )
     tokenizer = _load_tokenizer(source, folder, name)
+    kwargs = {}
+    if _declares_gguf(config):
+        # saved from a GGUF-loaded model: the weights are de-quantized already, but as declared the model
+        # would load through a GGUF quantizer that save_pretrained refuses (docs/models.md)
+        kwargs["config"] = plain_config(config)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise PolicyLoadError(f"could not load the weights of {name!r}: {exc}") from None
     if tokenizer.pad_token is None:
@@ -105,6 +113,12 @@ def load_policy(
         model.config.use_cache = False
     model.to(device).eval()
     return Policy(model=model, tokenizer=tokenizer, name=name, device=device)
+
+
+def _declares_gguf(config) -> bool:
+    quant = getattr(config, "quantization_config", None)
+    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
+    return getattr(method, "value", method) == "gguf"
 
 
 def _locate(name: str) -> Path | None:

@@ -8,6 +8,7 @@ wrote the real one (de-quantized fp32 safetensors, but ``quantization_config: {q
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 
 import pytest
@@ -150,3 +151,17 @@ def test_parallel_callers_convert_once(old_cache, monkeypatch):
     assert not errors and results == [smollm2_dir()] * 3
     assert len(calls) == 1 and stale_reason(smollm2_dir()) is None
     assert not leftover.exists()
+
+
+def test_a_folder_declaring_gguf_loads_plain_and_saves(old_cache, tmp_path):
+    """A folder passed by path (not the built-in name) is not converted, but still loads as the plain
+    model its safetensors hold, so training can checkpoint it."""
+    from spear_train.policy import load_policy
+
+    folder = tmp_path / "copied-old-cache"
+    shutil.copytree(smollm2_dir(), folder)
+    policy = load_policy(str(folder), device="cpu")
+    assert getattr(policy.model, "hf_quantizer", None) is None
+    assert all(torch.equal(policy.model.state_dict()[k], v) for k, v in old_cache.items())
+    policy.model.save_pretrained(tmp_path / "saved")
+    assert "quantization_config" in json.loads((folder / "config.json").read_text())  # left as it was
