@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,6 +108,7 @@ def test_smollm2_run_is_killed_after_its_checkpoint_resumes_and_its_checkpoint_e
         capture_output=True, text=True, env=_env(), timeout=900)
     assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
     assert '"success"' in evaluated.stdout
+    shutil.rmtree(ckpts)  # 2.2 GB per checkpoint (weights, model state and AdamW moments)
 
 
 @pytest.mark.slow
@@ -132,3 +134,4 @@ def test_smollm2_sft_saves_a_model_folder_and_resumes_from_its_checkpoint(tmp_pa
     assert f"resuming from {out / 'checkpoints' / ('step-' + str(summary['steps']))}" in again.stdout
     policy = load_policy(out / "model", device="cpu")
     assert type(policy.model).__name__ == "LlamaForCausalLM" and len(policy.tokenizer) == 49152
+    shutil.rmtree(out / "checkpoints")
