@@ -101,8 +101,7 @@ def rebuild_plain(src: Path, out: Path) -> None:
             src, config=config, dtype=torch.float32, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise BuiltinModelError(f"cannot load the weights in {src}: {exc}") from None
-    problems = {k: v for k, v in info.items() if k != "error_msgs" and v} | \
-        ({"error_msgs": info["error_msgs"]} if info.get("error_msgs") else {})
+    problems = {kind: sorted(map(str, found)) for kind, found in info.items() if found}
     if problems:
         raise BuiltinModelError(f"the weights in {src} do not fit its config: {problems}")
     if getattr(model, "hf_quantizer", None) is not None:

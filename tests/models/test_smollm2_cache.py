@@ -165,3 +165,14 @@ def test_a_folder_declaring_gguf_loads_plain_and_saves(old_cache, tmp_path):
     assert all(torch.equal(policy.model.state_dict()[k], v) for k, v in old_cache.items())
     policy.model.save_pretrained(tmp_path / "saved")
     assert "quantization_config" in json.loads((folder / "config.json").read_text())  # left as it was
+
+
+def test_weights_that_do_not_fit_the_config_are_not_reused(old_cache, capsys):
+    folder = smollm2_dir()
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))
+    write_checksum(folder)
+    with pytest.raises(BuiltinModelError, match="offline in this test"):
+        ensure_smollm2(progress=False)
+    err = capsys.readouterr().err
+    assert "cannot reuse" in err and "do not fit its config" in err and "model.layers.2" in err
