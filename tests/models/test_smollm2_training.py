@@ -63,7 +63,8 @@ def _run_until_checkpoint(cmd: list[str], checkpoint: Path, log: Path, timeout_s
         try:
             while not checkpoint.is_dir():
                 if proc.poll() is not None:
-                    pytest.fail(f"the run exited ({proc.returncode}) before {checkpoint.name}:\n{log.read_text()[-3000:]}")
+                    pytest.fail(f"the run exited ({proc.returncode}) before {checkpoint.name}:\n"
+                                f"{log.read_text()[-3000:]}")
                 if time.monotonic() > deadline:
                     pytest.fail(f"no {checkpoint.name} after {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
                 time.sleep(0.5)
