@@ -458,13 +458,14 @@ def initial_eval_key(cfg: RunConfig, seed: int) -> str:
     return json.dumps({"seed": seed, **settings}, sort_keys=True, default=str)
 
 
-def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None) -> list[dict[str, Any]]:
+def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None,
+              dist: DistContext = SINGLE) -> list[dict[str, Any]]:
     """Train every seed of ``cfg`` one after the other; print before/after success per seed and the
     mean ± standard error over seeds. Returns one summary dict per seed.
 
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
-    presets from one starting policy)."""
+    presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.run_dir import RunDir, RunDirError
@@ -477,7 +478,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
             raise TrainingError(str(exc)) from None
         progress = Progress(cfg.log_mode, cfg.steps, desc=f"{cfg.algo} seed {seed}")
         try:
-            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals)
+            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals, dist=dist)
             progress.start_at(trainer.step)
             timing = trainer.run()
             records = episode_records(cfg, trainer.last_eval.summaries)

@@ -3,11 +3,14 @@ the same global batch, and the pieces it is built from (group shards, gradient a
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from spear_train.training.progress import Progress
 from spear_train.training.run_config import resolve_run_config
 from spear_train.training.run_dir import RunDir
 from spear_train.training.update import LossSettings, TrainBatch
-from tests.training.test_loop import tiny_run
+from tests.training.test_loop import TIMING_KEYS, tiny_run
 from tests.training.toy_train import COIN_ID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,3 +115,82 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_poli
         for key in ("kept_samples", "trained_samples", "replay_batch", "replay_size", "optimizer_steps"):
             assert one[key] == two[key], key
         assert two["loss"] == pytest.approx(one["loss"], rel=1e-4, abs=1e-6)
+
+
+def _cli(config, out, *extra):
+    return [sys.executable, "-m", "spear_train.cli", "run", "--config", str(config), "--out", str(out), "--nproc", "2",
+            *extra]
+
+
+def _train_rows(folder):
+    rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+@pytest.mark.slow
+def test_two_process_run_survives_sigkill_and_resumes(tiny_policy_dir, tmp_path):
+    values = tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", "grpo+spear", steps=3, checkpoint_every=1,
+                      eval_every=3,
+                      group_size=4, groups_per_step=3, max_turns=2)
+    values.pop("out")
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(values))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli(config, tmp_path / "full"), env=env, cwd=REPO, check=True, capture_output=True, timeout=600)
+    run = "grpo+spear-lettera-v0-seed0"
+    proc = subprocess.Popen(_cli(config, tmp_path / "killed"), env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / "killed" / run / "checkpoints" / "step_000001" / "manifest.json").exists():
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher (the ranks live in sessions of their own)
+        proc.wait()
+    assert not (tmp_path / "killed" / run / "checkpoints" / "step_000003").exists(), "killed too late"
+    _wait_for_ranks_to_exit(tmp_path / "killed")
+    done = subprocess.run(_cli(config, tmp_path / "killed", "--resume"), env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    full, resumed = _train_rows(tmp_path / "full" / run), _train_rows(tmp_path / "killed" / run)
+    assert [r["step"] for r in resumed if r["kind"] == "train"] == [1, 2, 3]
+    assert resumed == full  # the 2-process run resumes exactly
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("result.json")) == \
+        [Path("full") / run / "result.json", Path("killed") / run / "result.json"]
+    result = json.loads((tmp_path / "killed" / run / "result.json").read_text())
+    assert result["config"]["groups_per_step"] == 3
+
+
+def _wait_for_ranks_to_exit(out: Path, timeout: float = 30.0) -> None:
+    """The ranks of a killed launcher notice and exit (their command line names ``out/.launch-PID``)."""
+    deadline = time.time() + timeout
+    while True:
+        alive = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(out / ".launch-").encode() in cmdline.read_bytes():
+                    alive.append(cmdline.parent.name)
+            except OSError:
+                pass
+        if not alive:
+            return
+        assert time.time() < deadline, f"ranks {alive} outlived their killed launcher"
+        time.sleep(0.2)
+
+
+def test_nproc_checks_fail_before_launching(tiny_policy_dir, tmp_path, capsys):
+    from spear_train.cli.main import main
+
+    args = ["run", "--model", str(tiny_policy_dir), "--env", COIN_ID, "--out", str(tmp_path), "--nproc", "2"]
+    assert main(args + ["--config", str(_yaml(tmp_path, groups_per_step=1))]) == 2
+    assert "groups_per_step (1) must be >= the number of processes (2)" in capsys.readouterr().err
+    assert main(args + ["--config", str(_yaml(tmp_path)), "--nproc", "0"]) == 2
+    assert "--nproc must be >= 1, got 0" in capsys.readouterr().err
+
+
+def _yaml(tmp_path, **values):
+    path = tmp_path / "extra.yaml"
+    path.write_text(yaml.safe_dump({"task_family": "alfworld", "env_imports": ["tests.training.toy_train"], **values}))
+    return path
