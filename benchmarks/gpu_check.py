@@ -51,6 +51,12 @@ TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atte
             hidden_act="silu")
 
 
+EPILOG = """examples:
+  python benchmarks/gpu_check.py --device cuda            # one GPU, bf16, about 5 minutes
+  python benchmarks/gpu_check.py --device cpu --tiny      # checks the script on CPU in seconds
+sections: generation, logprobs, update (tokens/s, MFU), memory, paper_steps (see the module docstring)"""
+
+
 def build_model(shape: dict, tokenizer, device: str, dtype: torch.dtype, seed: int = 0):
     """A randomly initialised ``Qwen2ForCausalLM`` of ``shape`` (vocabulary at least the tokenizer's)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -161,7 +167,8 @@ def paper_steps(device: str, tiny: bool, out: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--tiny", action="store_true", help="a 2-layer model and small batches (checks the script)")
     p.add_argument("--batch", type=int, default=64, help="generation and update batch (8 envs x 8 = 64)")
