@@ -43,5 +43,23 @@ def main(config_path: str, rollouts_path: str, out: str) -> None:
                 "rows": rows}, f"{out}/rank{ctx.rank}.pt")
 
 
+def grads(out: str) -> None:
+    """Rank 0 backpropagates through layer ``a``, rank 1 through ``a`` and ``b``, nobody through ``c``;
+    saves the gradients after :meth:`DataParallel.all_reduce_gradients`."""
+    from spear_train.training.distributed import DataParallel
+
+    ctx = init_distributed("cpu")
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({k: torch.nn.Linear(3, 3) for k in "abc"})
+    x = torch.full((1, 3), float(ctx.rank + 1))
+    loss = model["a"](x).sum() if ctx.rank == 0 else (model["a"](x) + model["b"](x)).pow(2).sum()
+    loss.backward()
+    DataParallel(ctx).all_reduce_gradients(model)
+    torch.save({n: p.grad for n, p in model.named_parameters()}, f"{out}/grads{ctx.rank}.pt")
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1] == "grads":
+        grads(sys.argv[2])
+    else:
+        main(*sys.argv[1:4])

@@ -64,7 +64,36 @@ def test_skipped_clip_cov_micro_batch_draws_what_computing_it_would():
     assert torch.equal(untouched.get_state(), torch.Generator().manual_seed(3).get_state())
 
 
-@pytest.mark.parametrize("algo", ["gigpo+spear", "drbot"])
+def _launch_ranks(args: list[str], world: int = 2) -> None:
+    """``python -m tests.training.dist_worker ARGS`` as ranks 0..world-1 of one gloo group."""
+    port = free_port()
+    procs = []
+    for rank in range(world):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "tests.training.dist_worker", *args], env=env, cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for p in procs:
+        log, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, log[-3000:]
+
+
+def test_gradients_are_summed_over_ranks_and_untouched_parameters_keep_none(tmp_path):
+    _launch_ranks(["grads", str(tmp_path)])
+    g0, g1 = (torch.load(tmp_path / f"grads{r}.pt") for r in (0, 1))
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({k: torch.nn.Linear(3, 3) for k in "abc"})
+    model["a"](torch.full((1, 3), 1.0)).sum().backward()  # rank 0's loss
+    x = torch.full((1, 3), 2.0)
+    (model["a"](x) + model["b"](x)).pow(2).sum().backward()  # rank 1's, accumulated
+    for name, p in model.named_parameters():
+        if name.startswith("c."):
+            assert g0[name] is None and g1[name] is None, "a parameter no rank used must keep grad None"
+        else:
+            assert torch.allclose(g0[name], p.grad) and torch.equal(g0[name], g1[name]), name
+
+
+@pytest.mark.parametrize("algo", ["gigpo+spear", pytest.param("drbot", marks=pytest.mark.slow)])
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_policy_dir, tmp_path, algo):
     # gigpo+spear: GiGPO advantages, a replay pass with Clip-Cov's random draws; drbot: the group filter's
     # draws, Clip-Cov on-policy, seq-mean-token-sum-norm. lr is large so the steps move parameters far
@@ -94,17 +123,7 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_poli
         pickle.dump(rollouts, f)
     out = tmp_path / "ranks"
     out.mkdir()
-    port = free_port()
-    procs = []
-    for rank in (0, 1):
-        env = {**os.environ, "PYTHONPATH": str(REPO), "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.training.dist_worker", str(config),
-                                       str(tmp_path / "rollouts.pkl"), str(out)], env=env, cwd=REPO,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    for p in procs:
-        log, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, log[-3000:]
+    _launch_ranks([str(config), str(tmp_path / "rollouts.pkl"), str(out)])
     ranks = [torch.load(out / f"rank{r}.pt") for r in (0, 1)]
     for rank in ranks:
         diff = max((rank["params"][k] - single[k]).abs().max().item() for k in single)
