@@ -15,6 +15,8 @@ examples:
   spear-bench run --algo grpo --env webshop --steps 5 --seed 0 1 2
   spear-bench run --algo drbot-gigpo+spear --env alfworld --scale paper --model PATH --device cuda
   spear-bench run --algo spear --env alfworld --resume  # continue after an interruption
+  spear-bench run --algo grpo --env alfworld --nproc 2  # data-parallel learner on 2 processes
+  torchrun --nnodes 2 --nproc-per-node 8 ... -m spear_train.cli run ...   # several machines: docs/rollouts.md
 config precedence: preset < env defaults (--scale) < --config FILE.yaml < flags
 every config key (group_size, groups_per_step, lr, max_turns, train_turns_per_episode, ppo_epochs,
 env_kwargs, eval_env_kwargs, algorithm: {...}, ...) can be set in the YAML file; --print-config shows
@@ -47,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
     p.add_argument("--env-workers", type=int, default=None, metavar="N",
                    help="parallel env workers (Ray actors); 0 steps envs in-process")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="join the Ray cluster at ADDR (host:port of its head) for the --env-workers")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="data-parallel learner on N local processes (torchrun; gloo on CPU, NCCL on GPU); "
+                   "across machines run torchrun yourself, see docs/rollouts.md")
     p.add_argument("--scale", default=None, choices=["laptop", "paper"],
                    help="env defaults: laptop (CPU budget, default) or paper (the reference's settings)")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,
              "out": args.out, "device": args.device, "env_workers": args.env_workers, "scale": args.scale,
+             "ray_address": args.ray_address,
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
@@ -86,10 +94,17 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump({**dataclasses.asdict(cfg), "algorithm": algorithm}, sort_keys=False), end="")
         return 0
 
+    from spear_train.training import launch
+    from spear_train.training.distributed import DistributedError, launched_by_torchrun
     from spear_train.training.loop import TrainingError, run_seeds
 
     try:
-        run_seeds(cfg, resume=args.resume)
-    except (ConfigError, TrainingError) as exc:
+        if launched_by_torchrun():
+            launch.run_distributed(cfg, resume=args.resume)
+        elif args.nproc is not None and args.nproc != 1:
+            return launch.launch_local(cfg, args.nproc, resume=args.resume)
+        else:
+            run_seeds(cfg, resume=args.resume)
+    except (ConfigError, TrainingError, DistributedError) as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -113,21 +113,27 @@ class RolloutRunner:
     """Collects one training step's rollout: ``groups_per_step`` groups of ``group_size`` copies.
 
     Task seeds and sampling seeds are derived from the step's seed, so a step is reproducible.
-    Owns the env pool (closed by :meth:`close`).
+    Owns the env pool (closed by :meth:`close`). In a run of ``world_size`` processes, rank ``rank``
+    plays only its share of the groups (:func:`~spear_train.training.distributed.group_shard`).
     """
 
-    def __init__(self, cfg: RunConfig, policy):
+    def __init__(self, cfg: RunConfig, policy, rank: int = 0, world_size: int = 1):
+        from spear_train.training.distributed import group_shard
+
         import_env_modules(cfg)
-        self.cfg, self.policy = cfg, policy
-        self.pool = make_env_pool(env_spec(cfg), cfg.groups_per_step * cfg.group_size, cfg.env_workers)
+        self.cfg, self.policy, self.rank = cfg, policy, rank
+        self.groups = group_shard(cfg.groups_per_step, rank, world_size)
+        self.pool = make_env_pool(env_spec(cfg), len(self.groups) * cfg.group_size, cfg.env_workers,
+                                  ray_address=cfg.ray_address or None)
         self.sampling = SamplingConfig(temperature=cfg.train_temperature, max_new_tokens=cfg.max_response_tokens)
 
     def collect(self, t: int, seed: int) -> Rollout:
         from spear_train.training.loop import derive_seed
 
-        agent = ModelAgent(self.policy, self.sampling, constrained=self.cfg.constrained_decoding, seed=seed)
+        agent_seed = derive_seed(seed, 2**30 + self.rank) if self.rank else seed  # ranks sample differently
+        agent = ModelAgent(self.policy, self.sampling, constrained=self.cfg.constrained_decoding, seed=agent_seed)
         collector = RolloutCollector(self.cfg.env_id, agent, self.pool, rollout_config(self.cfg, self.cfg.group_size))
-        seeds = [derive_seed(seed, g) for g in range(self.cfg.groups_per_step)]
+        seeds = [derive_seed(seed, g) for g in self.groups]
         return collector.collect(seeds, tag=f"t{t}")
 
     def close(self) -> None:

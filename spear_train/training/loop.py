@@ -44,10 +44,11 @@ from spear_train.algorithms.sample_filters import (
     repetitive_flags,
 )
 from spear_train.algorithms.schedules import agent_tool_bonus, math_reward, replay_loss_weight, tool_bonus_decay
-from spear_train.rollout.samples import Sample
+from spear_train.rollout.samples import Rollout, Sample
 from spear_train.algorithms.config import AlgorithmConfig
 from spear_train.training.algo_adapter import algorithm_config, loss_settings
 from spear_train.training.checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from spear_train.training.distributed import SINGLE, DataParallel, DistContext, broadcast_model, gather_rollout
 from spear_train.training.logprobs import pad_values
 from spear_train.training.run_config import RunConfig, save_run_config
 from spear_train.training.update import TrainBatch, optimise, recompute_logprobs
@@ -161,10 +162,12 @@ class Trainer:
     """
 
     def __init__(self, cfg: RunConfig, seed: int, run_dir, progress, resume: bool,
-                 initial_evals: dict | None = None):
+                 initial_evals: dict | None = None, dist: DistContext = SINGLE):
         from spear_train.training import environment
 
         self.cfg, self.seed, self.run_dir, self.progress = cfg, seed, run_dir, progress
+        self.dist = dist  # a multi-process run: see spear_train.training.distributed
+        self.dp = DataParallel(dist) if dist.is_distributed else None
         self.initial_evals = initial_evals
         self.algo = algorithm_config(cfg)
         self.loss, self.replay_loss = loss_settings(self.algo), loss_settings(self.algo, replay=True)
@@ -180,20 +183,27 @@ class Trainer:
         self.buffer = ReplayBuffer(a.replay_buffer_size, a.replay_tolerate_steps, a.replay_decay_weight,
                                    a.replay_norm_by_std, a.replay_strict_positive, a.replay_requires_tool_call)
         self.history = BaselineHistory(a.baseline_buffer_size)
-        self.rollouts = environment.RolloutRunner(cfg, self.policy)
+        self.rollouts = environment.RolloutRunner(cfg, self.policy, dist.rank, dist.world_size)
         self.step = 0
         self.eval_history: list[dict[str, Any]] = []
         self.last_eval = None
         if resume:
             self._restore()
-        save_run_config(cfg, run_dir.config_path, dataclasses.asdict(self.algo))
+        broadcast_model(self.policy.model, dist)
+        if dist.is_main:
+            save_run_config(cfg, run_dir.config_path, dataclasses.asdict(self.algo))
 
     # ------------------------------------------------------------------ one training step
     def train_step(self, t: int) -> dict[str, Any]:
-        cfg, algo = self.cfg, self.algo
         t0 = time.perf_counter()
-        # 1. rollout
-        rollout = self.rollouts.collect(t, derive_seed(self.seed, t))
+        # 1. rollout (several processes: each rolls out its groups, then all gather the step's samples)
+        rollout = gather_rollout(self.rollouts.collect(t, derive_seed(self.seed, t)), self.dist)
+        return self.learn(t, rollout, t0)
+
+    def learn(self, t: int, rollout: Rollout, t0: float | None = None) -> dict[str, Any]:
+        """Steps 2-9 of the module docstring on the step's whole rollout; returns the metrics row."""
+        cfg, algo = self.cfg, self.algo
+        t0 = time.perf_counter() if t0 is None else t0
         samples = [s for s in rollout.samples if not s.failed and s.response_ids]
         long_prompts = sum(len(s.prompt_ids) > cfg.max_prompt_tokens for s in samples)
         samples = [s for s in samples if len(s.prompt_ids) <= cfg.max_prompt_tokens]
@@ -250,7 +260,8 @@ class Trainer:
         # 6. old log-probs under the pre-update policy
         t1 = time.perf_counter()
         batch = to_train_batch(samples, adv.tolist(), (~flagged).tolist())
-        batch.old_logprobs = recompute_logprobs(self.policy.model, batch, self.pad_id, cfg.micro_batch_size)
+        batch.old_logprobs = recompute_logprobs(self.policy.model, batch, self.pad_id, cfg.micro_batch_size,
+                                                dp=self.dp)
         # 7. replay batch from a full buffer
         replay = None
         if algo.enable_replay and self.buffer.is_full(self._baseline_mean()):
@@ -261,14 +272,14 @@ class Trainer:
             order = torch.randperm(len(batch), generator=self.rng).tolist()
             stats = optimise(self.policy.model, self.optimizer, batch.select(order), self.loss, pad_id=self.pad_id,
                              mini_batch_size=cfg.mini_batch_size, micro_batch_size=cfg.micro_batch_size,
-                             grad_clip=cfg.grad_clip, generator=self.rng)
+                             grad_clip=cfg.grad_clip, generator=self.rng, dp=self.dp)
             on = stats if epoch == 0 else on.merge(stats)
         row.update(on.summary(""))
         row["replay_batch"] = len(replay) if replay is not None else 0
         if replay is not None and c_t > 0:
             rep = optimise(self.policy.model, self.optimizer, replay, self.replay_loss, pad_id=self.pad_id,
                            mini_batch_size=cfg.mini_batch_size, micro_batch_size=cfg.micro_batch_size,
-                           grad_clip=cfg.grad_clip, loss_weight=c_t, generator=self.rng)
+                           grad_clip=cfg.grad_clip, loss_weight=c_t, generator=self.rng, dp=self.dp)
             row.update(rep.summary("replay_"))
         # 9. buffer and baseline upkeep
         if algo.enable_replay:
@@ -315,6 +326,8 @@ class Trainer:
 
         from spear_train.training.evaluation import evaluate
 
+        if not self.dist.is_main:  # rank 0 evaluates
+            return {}
         key = initial_eval_key(self.cfg, self.seed) if step == 0 and self.initial_evals is not None else None
         result = self.initial_evals.get(key) if key is not None else None
         if result is None:
@@ -342,7 +355,9 @@ class Trainer:
             "rng": rng_state(), "generator": self.rng.get_state(), "eval_history": self.eval_history,
         }
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        if not self.dist.is_main:  # rank 0 checkpoints (the replicas are equal)
+            return None
         return save_checkpoint(self.run_dir.checkpoints, self.step, self.state(), self._save_policy,
                                keep=self.cfg.keep_checkpoints)
 
@@ -443,13 +458,14 @@ def initial_eval_key(cfg: RunConfig, seed: int) -> str:
     return json.dumps({"seed": seed, **settings}, sort_keys=True, default=str)
 
 
-def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None) -> list[dict[str, Any]]:
+def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None,
+              dist: DistContext = SINGLE) -> list[dict[str, Any]]:
     """Train every seed of ``cfg`` one after the other; print before/after success per seed and the
     mean ± standard error over seeds. Returns one summary dict per seed.
 
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
-    presets from one starting policy)."""
+    presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.run_dir import RunDir, RunDirError
@@ -462,7 +478,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
             raise TrainingError(str(exc)) from None
         progress = Progress(cfg.log_mode, cfg.steps, desc=f"{cfg.algo} seed {seed}")
         try:
-            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals)
+            trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals, dist=dist)
             progress.start_at(trainer.step)
             timing = trainer.run()
             records = episode_records(cfg, trainer.last_eval.summaries)

@@ -55,6 +55,7 @@ class RunConfig:
     device: str = "auto"  #: auto | cpu | cuda
     dtype: str = "float32"  #: float32 | bfloat16
     env_workers: int = 0  #: 0 = envs step in-process; N > 0 = N Ray env workers
+    ray_address: str = ""  #: join this Ray cluster for the env workers ("" = start Ray locally)
     # rollout
     groups_per_step: int = 4  #: B: task instances per step
     group_size: int = 4  #: n: rollouts per task instance
@@ -130,6 +131,9 @@ class RunConfig:
             raise ConfigError("seeds must list at least one seed")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.ray_address and self.env_workers < 1:
+            raise ConfigError(f"ray_address ({self.ray_address!r}) needs env_workers >= 1: only Ray env "
+                              "workers join a cluster")
         if self.micro_batch_size > self.mini_batch_size:
             raise ConfigError(f"micro_batch_size ({self.micro_batch_size}) must be <= mini_batch_size "
                               f"({self.mini_batch_size})")

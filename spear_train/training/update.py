@@ -126,17 +126,23 @@ def micro_batch_loss(model: torch.nn.Module, batch: TrainBatch, settings: LossSe
 
 def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: TrainBatch, settings: LossSettings,
              *, pad_id: int, mini_batch_size: int, micro_batch_size: int, grad_clip: float,
-             loss_weight: float = 1.0, generator: torch.Generator | None = None) -> UpdateStats:
+             loss_weight: float = 1.0, generator: torch.Generator | None = None, dp=None) -> UpdateStats:
     """One pass over ``batch`` in mini-batch order (samples grouped by prompt inside each mini-batch, see
     :func:`by_prompt`): per mini-batch ``zero_grad``; per micro-batch
-    ``backward(loss_weight · loss / n_micro)``; clip the grad norm to ``grad_clip``; ``optimizer.step``."""
+    ``backward(loss_weight · loss / n_micro)``; clip the grad norm to ``grad_clip``; ``optimizer.step``.
+
+    ``dp``: a :class:`~spear_train.training.distributed.DataParallel` in a multi-process run: this rank
+    computes only the micro-batches it owns and the gradients are summed over ranks before clipping."""
     stats = UpdateStats()
     model.train()
     for start in range(0, len(batch), mini_batch_size):
         mini = by_prompt(batch, range(start, min(start + mini_batch_size, len(batch))))
         micros = [mini[i:i + micro_batch_size] for i in range(0, len(mini), micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)
-        for micro in micros:
+        for k, micro in enumerate(micros):
+            if dp is not None and not dp.owns(k):
+                dp.skip(batch.select(micro), settings, generator)
+                continue
             total, out, entropy_mean, tokens = micro_batch_loss(model, batch.select(micro), settings, pad_id, generator)
             (loss_weight * total / len(micros)).backward()
             stats.loss.append(float(total.detach()))
@@ -144,6 +150,8 @@ def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Tr
             stats.approx_kl.append(float(out.approx_kl))
             stats.entropy.append(entropy_mean)
             stats.tokens += tokens
+        if dp is not None:
+            dp.all_reduce_gradients(model)
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         stats.grad_norm.append(float(norm) if math.isfinite(float(norm)) else float("nan"))
         if math.isfinite(float(norm)):
@@ -151,21 +159,27 @@ def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Tr
             stats.optimizer_steps += 1
     optimizer.zero_grad(set_to_none=True)
     model.eval()
-    return stats
+    return stats if dp is None else dp.merge_stats(stats)
 
 
 @torch.no_grad()
-def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, micro_batch_size: int) -> list[list[float]]:
-    """``log π(response | prompt)`` per response token under the current ``model`` (the π_old of §1.3)."""
+def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, micro_batch_size: int,
+                       dp=None) -> list[list[float]]:
+    """``log π(response | prompt)`` per response token under the current ``model`` (the π_old of §1.3).
+    With ``dp`` (a multi-process run) each rank computes the chunks it owns and the rows are all-gathered."""
     model.eval()
     order = by_prompt(batch, range(len(batch)))
     out: list[list[float]] = [[] for _ in range(len(batch))]
-    for start in range(0, len(batch), micro_batch_size):
+    for chunk, start in enumerate(range(0, len(batch), micro_batch_size)):
+        if dp is not None and not dp.owns(chunk):
+            continue
         idx = order[start:start + micro_batch_size]
         part = batch.select(idx)
         logp, _ = response_logprobs(model, part.prompt_ids, part.response_ids, pad_id, with_entropy=False)
         for k, (i, r) in enumerate(zip(idx, part.response_ids)):
             out[i] = logp[k, : len(r)].tolist()
+    if dp is not None:
+        return dp.merge_logprobs({i: row for i, row in enumerate(out) if row}, len(batch))
     return out
 
 
