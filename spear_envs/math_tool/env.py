@@ -64,6 +64,7 @@ class MathToolEnv(TextEnv):
     """
 
     env_version = "1"
+    reset_options = ("index",)
 
     def __init__(
         self,
