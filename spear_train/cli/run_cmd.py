@@ -51,7 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="env defaults: laptop (CPU budget, default) or paper (the reference's settings)")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
     p.add_argument("--eval-every", type=int, default=None, metavar="K", help="evaluate every K steps")
-    p.add_argument("--resume", action="store_true", help="continue each seed's run from its last good checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each seed's run from its last good checkpoint (the config must be the one "
+                   "the run was started with)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue even though the config changed; the differing keys are "
+                   "recorded in metrics.jsonl")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved run config (YAML) and exit without training")
     mode = p.add_mutually_exclusive_group()
@@ -86,10 +91,13 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump({**dataclasses.asdict(cfg), "algorithm": algorithm}, sort_keys=False), end="")
         return 0
 
+    from spear_train.training.checkpoint import CheckpointWriteError
     from spear_train.training.loop import TrainingError, run_seeds
 
+    if args.allow_config_change and not args.resume:
+        raise CliError("--allow-config-change only applies with --resume")
     try:
-        run_seeds(cfg, resume=args.resume)
-    except (ConfigError, TrainingError) as exc:
+        run_seeds(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
+    except (ConfigError, TrainingError, CheckpointWriteError) as exc:
         raise CliError(str(exc)) from None
     return 0
