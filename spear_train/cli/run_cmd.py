@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spear_train.cli import CliError
+    from spear_train.training.config_check import check_run_config
     from spear_train.training.run_config import ConfigError, resolve_run_config
 
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
-        cfg = resolve_run_config(flags, args.config)
+        cfg = check_run_config(resolve_run_config(flags, args.config))
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     if args.print_config:
@@ -84,10 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
         from spear_train.training.algo_adapter import algorithm_config
 
-        try:
-            algorithm = dataclasses.asdict(algorithm_config(cfg))
-        except ConfigError as exc:
-            raise CliError(str(exc)) from None
+        algorithm = dataclasses.asdict(algorithm_config(cfg))  # checked above
         print(yaml.safe_dump({**dataclasses.asdict(cfg), "algorithm": algorithm}, sort_keys=False), end="")
         return 0
 
