@@ -3,10 +3,12 @@
 Standalone (standard library only): ``worker.py`` loads this file by its path. Three modes, the first one
 the machine allows (:func:`probe_cap`; the sandbox reports it as ``Isolation.memory_cap``):
 
-* ``"cgroup2"``: every call gets its own cgroup v2 with ``memory.max = memory_mb`` (no swap) and
-  ``pids.max = max_processes``; all its processes together are capped, and the kernel's OOM killer stops
-  the call (``memory.oom.group``). Needs a writable cgroup2 hierarchy whose ``memory`` and ``pids``
-  controllers can be enabled for our folder (root on a VM, or a delegated subtree).
+* ``"cgroup2"``: every sandbox worker gets its own cgroup v2 (:class:`SandboxCgroup`) that holds one call
+  at a time and is emptied after each: ``memory.max = memory_mb`` (no swap) for what the call's processes
+  allocate and ``pids.max = max_processes`` (+ the worker); all the call's processes together are capped,
+  and when the kernel's OOM killer kills one of them the worker stops the whole call. Needs a writable
+  cgroup2 hierarchy whose ``memory`` and ``pids`` controllers can be enabled for our folder (root on a
+  VM, or a delegated subtree).
 * ``"cgroup1"``: the same with the legacy ``memory`` (``memory.limit_in_bytes``, and the memory+swap
   limit where swap is accounted) and ``pids`` hierarchies, where those are what the machine mounts.
 * ``"rlimit"``: no usable cgroup (non-root without delegation). Limits are per process, so the budget
@@ -71,31 +73,50 @@ def probe_cap() -> dict:
     return {"mode": "rlimit", "parents": {}}
 
 
-class CallCgroup:
-    """One call's cgroup(s), created with their limits; ``cap`` is :func:`probe_cap`'s answer."""
+class SandboxCgroup:
+    """A worker's own cgroup(s), holding one call at a time; ``cap`` is :func:`probe_cap`'s answer.
 
-    def __init__(self, cap: dict, memory_mb: int, max_processes: int, tag: str = ""):
-        self.mode = cap["mode"]
-        name = f"{_PREFIX}-{os.getpid()}-{tag or time.monotonic_ns()}"
+    The worker joins it once (:meth:`join`): moving a process between cgroups costs ~15 ms on cgroup v1,
+    forking inside one costs nothing, so every call's processes are born in it. Before a call the limits
+    are set for that call (:meth:`set_limits`: ``memory_mb`` for the memory the call's processes add,
+    ``max_processes`` plus the worker itself); after it every process but the worker is killed
+    (:meth:`kill_call`), so nothing carries over. The worker's own pages stay charged where it lived
+    before (charges do not move with a process), and it protects itself from the OOM killer
+    (``oom_score_adj = -1000``; its children reset theirs, :func:`unprotect_child`).
+    """
+
+    def __init__(self, cap: dict, tag: str = ""):
+        self.mode, self.cap = cap["mode"], cap
+        name = f"{_PREFIX}-{os.getpid()}{'-' + tag if tag else ''}"
         self.dirs = [os.path.join(parent, name) for parent in cap["parents"].values()]
+        self._limits: tuple[int, int] | None = None
         created = []
         try:
             for folder in self.dirs:
                 os.mkdir(folder, 0o755)
                 created.append(folder)
-            _write_limits(self.mode, self.dirs, memory_mb << 20, max_processes)
         except OSError:
             for folder in created:
                 _rmdir(folder)
             raise
 
-    def join(self, pid: int = 0) -> None:
-        """Move process ``pid`` (0: the caller) into this call's cgroup(s)."""
+    def join(self) -> None:
+        """Move the calling process (the worker) in, shielded from the OOM killer where allowed."""
         for folder in self.dirs:
-            _write(os.path.join(folder, "cgroup.procs"), str(pid or os.getpid()))
+            _write(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
+        try:
+            _write("/proc/self/oom_score_adj", "-1000")
+        except OSError:  # not privileged: the OOM killer may then pick the worker, which the pool replaces
+            pass
+
+    def set_limits(self, memory_mb: int, max_processes: int) -> None:
+        """Cap the next call at ``memory_mb`` and ``max_processes`` (the worker is not counted)."""
+        if self._limits != (memory_mb, max_processes):
+            _write_limits(self.mode, self.dirs, memory_mb << 20, max_processes + 1)
+            self._limits = (memory_mb, max_processes)
 
     def oom_kills(self) -> int:
-        """How many of the call's processes the kernel killed for exceeding the memory cap."""
+        """How many processes the kernel has killed in this cgroup for exceeding the memory cap (ever)."""
         name = "memory.events" if self.mode == "cgroup2" else "memory.oom_control"
         for folder in self.dirs:
             path = os.path.join(folder, name)
@@ -104,15 +125,12 @@ class CallCgroup:
                 return int(fields.get("oom_kill", 0))
         return 0
 
-    def kill(self, deadline_s: float = 2.0) -> None:
-        """SIGKILL every process in the cgroup(s) until they are empty (or ``deadline_s`` passed)."""
-        end = time.monotonic() + deadline_s
+    def kill_call(self, deadline_s: float = 2.0) -> None:
+        """SIGKILL every process in the cgroup(s) but the worker, until none is left or ``deadline_s``."""
+        me, end = os.getpid(), time.monotonic() + deadline_s
         for folder in self.dirs:
-            kill_file = os.path.join(folder, "cgroup.kill")
-            if os.path.exists(kill_file):
-                _write(kill_file, "1")
             while time.monotonic() < end:
-                pids = [int(p) for p in _read(os.path.join(folder, "cgroup.procs")).split()]
+                pids = [int(p) for p in _read(os.path.join(folder, "cgroup.procs")).split() if int(p) != me]
                 if not pids:
                     break
                 for pid in pids:
@@ -120,15 +138,37 @@ class CallCgroup:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                time.sleep(0.005)
+                time.sleep(0.002)
 
-    def remove(self) -> None:
-        """Delete the cgroup(s); the caller has reaped their processes (a zombie keeps one busy briefly)."""
-        for folder in self.dirs:
-            for _ in range(200):
-                if _rmdir(folder):
-                    break
-                time.sleep(0.005)
+    def leave_and_remove(self) -> None:
+        """Move the worker back to the parent cgroup(s) and delete its own (at worker exit)."""
+        for parent, folder in zip(self.cap["parents"].values(), self.dirs):
+            try:
+                _write(os.path.join(parent, "cgroup.procs"), str(os.getpid()))
+            except OSError:
+                pass
+            _rmdir(folder)
+
+
+def unprotect_child() -> None:
+    """In a call's child: give up the worker's OOM shield, so the kernel kills the call, not the worker."""
+    try:
+        _write("/proc/self/oom_score_adj", "0")
+    except OSError:
+        pass
+
+
+def remove_stale(cap: dict) -> None:
+    """Delete the cgroups of workers that are gone (a worker killed with SIGKILL cannot remove its own)."""
+    for parent in cap["parents"].values():
+        try:
+            names = [n for n in os.listdir(parent) if n.startswith(_PREFIX + "-")]
+        except OSError:
+            continue
+        for name in names:
+            pid = name[len(_PREFIX) + 1:].split("-")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                _rmdir(os.path.join(parent, name))
 
 
 # --------------------------------------------------------------------------------------- probing
@@ -200,11 +240,17 @@ def _v1_parents(mounts: list, own: dict[str, str]) -> dict[str, str]:
 
 def _try_create(mode: str, parents: dict[str, str]) -> bool:
     try:
-        probe = CallCgroup({"mode": mode, "parents": parents}, MIN_PROCESS_MB, 4, tag="probe")
+        probe = SandboxCgroup({"mode": mode, "parents": parents}, tag="probe")
+    except OSError:
+        return False
+    try:
+        probe.set_limits(MIN_PROCESS_MB, 4)
+        return True
     except (OSError, ValueError):
         return False
-    probe.remove()
-    return True
+    finally:
+        for folder in probe.dirs:
+            _rmdir(folder)
 
 
 # --------------------------------------------------------------------------------------- file helpers
@@ -213,14 +259,18 @@ def _write_limits(mode: str, dirs: list[str], memory_bytes: int, max_processes: 
         files = os.listdir(folder)
         if mode == "cgroup2":
             _write(os.path.join(folder, "memory.max"), str(memory_bytes))
-            for optional, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
+            for optional, value in (("memory.swap.max", "0"),):
                 if optional in files:
                     _write(os.path.join(folder, optional), value)
             _write(os.path.join(folder, "pids.max"), str(max_processes))
         elif "memory.limit_in_bytes" in files:
-            _write(os.path.join(folder, "memory.limit_in_bytes"), str(memory_bytes))
-            if "memory.memsw.limit_in_bytes" in files:  # after the memory limit, which it may not undercut
-                _write(os.path.join(folder, "memory.memsw.limit_in_bytes"), str(memory_bytes))
+            order = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]  # memory+swap >= memory always
+            if "memory.memsw.limit_in_bytes" not in files:
+                order = order[:1]
+            elif memory_bytes > int(_read(os.path.join(folder, order[1]))):
+                order.reverse()
+            for name in order:
+                _write(os.path.join(folder, name), str(memory_bytes))
         elif "pids.max" in files:
             _write(os.path.join(folder, "pids.max"), str(max_processes))
         else:

@@ -100,9 +100,12 @@ print("all of it fitted")
 """
 
 
-def test_processes_together_cannot_exceed_the_memory_cap():
+@pytest.mark.parametrize("children, mb", [(3, 600), (12, 100)])  # few big ones; many smaller than the worker
+def test_processes_together_cannot_exceed_the_memory_cap(children, mb):
+    code = MULTI_PROCESS_HOG.replace("range(3)", f"range({children})").replace("600 *", f"{mb} *")
     with SandboxPool(1, SandboxLimits(timeout_s=45, memory_mb=1024)) as p:  # time to allocate on a busy box
-        result = p.run(MULTI_PROCESS_HOG)
+        worker = p._workers[0]
+        result = p.run(code)
         assert result.status == "finished" and "all of it fitted" not in result.stdout
         if p.isolation.memory_cap == "rlimit":  # the budget is split: forking or allocating fails
             assert "BlockingIOError" in result.stderr or "MemoryError" in result.stderr
@@ -110,6 +113,7 @@ def test_processes_together_cannot_exceed_the_memory_cap():
             assert result.memory_exceeded
             assert "exceeded the sandbox's memory cap (1024 MB)" in format_tool_output(result, 45)
         assert run(p, "print('next call')") == "next call"
+        assert p._workers[0] is worker  # the OOM killer took the call's processes, never the worker
         if p.isolation.sandbox_uid is not None:
             assert live_processes_of(p.isolation.sandbox_uid) == []
 
