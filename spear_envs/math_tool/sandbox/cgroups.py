@@ -173,13 +173,23 @@ def remove_stale(cap: dict) -> None:
 
 # --------------------------------------------------------------------------------------- probing
 def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
-    """``(fstype, mount point, super options)`` of every cgroup mount, from /proc/self/mountinfo."""
-    mounts = []
     try:
-        lines = _read("/proc/self/mountinfo").splitlines()
+        return parse_mountinfo(_read("/proc/self/mountinfo"))
     except OSError:
         return []
-    for line in lines:
+
+
+def _own_cgroups() -> dict[str, str]:
+    try:
+        return parse_proc_cgroup(_read("/proc/self/cgroup"))
+    except OSError:
+        return {}
+
+
+def parse_mountinfo(text: str) -> list[tuple[str, str, set[str]]]:
+    """``(fstype, mount point, super options)`` of every cgroup mount in a ``/proc/<pid>/mountinfo``."""
+    mounts = []
+    for line in text.splitlines():
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
         if len(fields) >= 5 and len(tail) >= 3 and tail[0] in ("cgroup", "cgroup2"):
@@ -187,14 +197,10 @@ def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
     return mounts
 
 
-def _own_cgroups() -> dict[str, str]:
-    """Our cgroup path per v1 controller, and ``""`` for the v2 hierarchy, from /proc/self/cgroup."""
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """Our cgroup path per v1 controller, and under ``""`` the v2 one, from a ``/proc/<pid>/cgroup``."""
     own = {}
-    try:
-        lines = _read("/proc/self/cgroup").splitlines()
-    except OSError:
-        return own
-    for line in lines:
+    for line in text.splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3:
             for controller in parts[1].split(",") if parts[1] else [""]:
