@@ -91,6 +91,8 @@ class MathToolEnv(TextEnv):
             raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
         if isinstance(sandbox, str) and sandbox not in SANDBOX_KINDS:
             raise ValueError(f"sandbox must be one of {SANDBOX_KINDS} or an executor object, got {sandbox!r}")
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or not 1 <= pool_size <= 256:
+            raise ValueError(f"pool_size must be an int in [1, 256], got {pool_size!r}")
         if not isinstance(max_output_chars, int) or max_output_chars < 100:
             raise ValueError(f"max_output_chars must be an int >= 100, got {max_output_chars!r}")
         self.split, self.difficulty, self.checker = split, difficulty, checker

@@ -21,6 +21,7 @@ from spear_envs.math_tool.sandbox import SandboxLimits, SubprocessExecutor, cgro
     ({"memory_mb": True}, "memory_mb"),
     ({"max_processes": 0}, "max_processes"),
     ({"max_processes": 10**9}, "max_processes"),
+    ({"pool_size": 0}, "pool_size"),
 ])
 def test_bad_sandbox_limits_fail_when_the_env_is_made(kwargs, match):
     with pytest.raises(ValueError, match=match):
