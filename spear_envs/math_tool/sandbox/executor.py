@@ -25,6 +25,11 @@ Isolation in force (``Isolation``):
   refused by the audit hook (code using ctypes or a subprocess can get around it), the process limit
   counts the user's other processes too, and the code can read and write whatever the user can: there is
   no filesystem containment. Use a container (or run as root) for untrusted code at scale.
+
+In every mode, the **memory and process cap** (``Isolation.memory_cap``,
+:mod:`~spear_envs.math_tool.sandbox.cgroups`): with a cgroup (v2, or v1 ``memory`` + ``pids``; root or a
+delegated subtree) all of a call's processes together stay under ``memory_mb`` and ``max_processes``;
+without one the limits are per process, ``memory_mb / max_processes`` each, so their sum still fits.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ class SandboxLimits:
     """
 
     timeout_s: float = 30.0  #: wall-clock seconds; CPU seconds are capped at ``int(timeout_s) + 1``
-    memory_mb: int = 1024  #: memory of the whole call (address space per process; see above)
+    memory_mb: int = 1024  #: memory of the whole call; each process's address space is capped too
     file_size_mb: int = 16  #: largest file the code may write
     max_processes: int | None = None  #: processes (and threads) the snippet may have at once
     max_open_files: int = 64
@@ -126,7 +131,7 @@ class Isolation:
     sandbox_uid: int | None  #: the user id snippets run as (no capabilities); None: the caller's own
     filesystem: str  #: "read-only view" (only ``exposed`` is visible, read-only) or "host" (all of it)
     exposed: tuple[str, ...]  #: host paths visible to snippets in the view (read-only); empty for "host"
-    memory_cap: str = "rlimit"  #: "cgroup2" / "cgroup1" (a cgroup per call) or "rlimit" (per process)
+    memory_cap: str = "rlimit"  #: "cgroup2" / "cgroup1" (all of a call's processes together) or "rlimit"
 
 
 class CodeExecutor(Protocol):
