@@ -183,3 +183,10 @@ def test_a_failed_checkpoint_write_is_a_cli_error(tiny_policy_dir, tmp_path, cap
     assert "could not write checkpoint step_000001" in err and "No space left on device" in err
     assert "Traceback" not in err
     assert _no_temporary_folders(tmp_path / "grpo-lettera-v0-seed0" / "checkpoints")
+
+
+def test_allow_config_change_needs_resume(tmp_path, capsys):
+    from spear_train.cli.main import main
+
+    assert main(["run", "--allow-config-change", "--out", str(tmp_path)]) == 2
+    assert "--allow-config-change only applies with --resume" in capsys.readouterr().err
