@@ -67,12 +67,25 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
+    """Restore what :func:`rng_state` returned (or the tuples that checkpoints of earlier versions hold)."""
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(int(x) for x in internal.tolist()), gauss))
+    internal = internal.tolist() if isinstance(internal, torch.Tensor) else internal
+    random.setstate((version, tuple(int(x) for x in internal), gauss))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if isinstance(n, dict):
+        n = ("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+    np.random.set_state(n)
     torch.set_rng_state(state["torch"])
+
+
+def _legacy_safe_globals() -> list:
+    """What checkpoints written before RNG states became tensors need besides tensors: plain uint32
+    numpy arrays (numpy's RNG key). Object arrays stay refused (their dtype is not listed)."""
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -211,7 +224,8 @@ def load_latest_checkpoint(ckpt_root: str | Path, map_location: str = "cpu") -> 
     for path in reversed(list_checkpoints(ckpt_root)):
         try:
             step = verify_checkpoint(path)
-            state = torch.load(path / STATE_FILE, map_location=map_location, weights_only=True)
+            with torch.serialization.safe_globals(_legacy_safe_globals()):
+                state = torch.load(path / STATE_FILE, map_location=map_location, weights_only=True)
             if not isinstance(state, dict) or state.get("step") != step:
                 raise CorruptCheckpoint(f"{STATE_FILE} does not hold the trainer state of step {step}")
         except Exception as exc:  # unreadable for any reason (torch raises several types): fall back

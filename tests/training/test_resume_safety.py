@@ -65,6 +65,20 @@ def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
     assert torch.equal(expected[0], again[0]) and expected[1:] == again[1:]
 
 
+def test_a_checkpoint_of_the_earlier_format_still_resumes(tmp_path):
+    """Earlier checkpoints held numpy's RNG state as a uint32 array and python's as a tuple."""
+    random.seed(6)
+    np.random.seed(7)
+    old = {"step": 1, "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                              "torch": torch.get_rng_state()}}
+    expected = (random.random(), np.random.rand())
+    save_checkpoint(tmp_path, 1, old)
+    loaded = load_latest_checkpoint(tmp_path)
+    assert loaded.step == 1
+    set_rng_state(loaded.state["rng"])
+    assert (random.random(), np.random.rand()) == expected
+
+
 @pytest.mark.parametrize("garbage", [b"not a torch file at all", b"PK\x03\x04" + b"\x00" * 64])
 def test_unreadable_state_with_a_matching_hash_falls_back(tmp_path, garbage):
     save_checkpoint(tmp_path, 1, _state(1), keep=5)
