@@ -58,6 +58,7 @@ class ALFWorldEnv(TextEnv):
     """
 
     env_version: ClassVar[str] = f"1-gen{gen.GENERATOR_VERSION}"
+    reset_options: ClassVar[tuple[str, ...]] = ("game_index",)
 
     def __init__(
         self,
@@ -137,9 +138,6 @@ class ALFWorldEnv(TextEnv):
 
     # ----------------------------------------------------------------- TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        unknown = set(options) - {"game_index"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['game_index']")
         index = int(self.np_random.integers(self.num_games))
         shuffle_seed = int(self.np_random.integers(2**31)) if self.shuffle_names else None
         expert_seed = int(self.np_random.integers(2**31))

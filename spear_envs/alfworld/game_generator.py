@@ -23,6 +23,7 @@ import json
 import os
 import random
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -478,6 +479,22 @@ def generate_game(spec: GameSpec, use_planner: bool = False) -> dict[str, Any]:
     raise GenerationError(f"no solvable game for {spec} after {_MAX_ATTEMPTS} attempts")
 
 
+def cached_game_problem(game: Any, spec: GameSpec) -> str | None:
+    """What is wrong with a cached game dict for ``spec`` (wrong type or keys, another game), or None."""
+    if not isinstance(game, dict):
+        return f"a JSON {type(game).__name__}, not a game object"
+    wrong = [k for k in ("pddl_domain", "grammar", "pddl_problem", "game_id") if not isinstance(game.get(k), str)]
+    traj = game.get("traj_data")
+    if not isinstance(traj, dict) or not isinstance(traj.get("task_type"), str) \
+            or not isinstance(traj.get("pddl_params"), dict):
+        wrong.append("traj_data")
+    if wrong:
+        return f"missing or malformed {wrong}"
+    if game["game_id"] != spec.game_id:
+        return f"the game {game['game_id']!r}, not {spec.game_id!r}"
+    return None
+
+
 def games_dir() -> Path:
     """The on-disk cache of generated games for this generator version."""
     from spear_envs.core.cache import cache_dir
@@ -489,17 +506,22 @@ def load_or_generate(spec: GameSpec, cache: bool = True) -> dict[str, Any]:
     """The game for ``spec`` from the disk cache, generating (and caching) it on a miss.
 
     Cache files are written atomically, so concurrent processes never read a partial file; an
-    unreadable cache file is regenerated.
+    unreadable cache file, or one that does not hold this game (:func:`cached_game_problem`), is
+    regenerated with a warning naming it.
     """
     if not cache:
         return generate_game(spec)
     path = games_dir() / (spec.game_id.split("/", 1)[1].replace("/", "__") + ".json")
     if path.is_file():
         try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, json.JSONDecodeError):
-            pass
+            with open(path, encoding="utf-8") as f:
+                game = json.load(f)
+            problem = cached_game_problem(game, spec)
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"unreadable ({exc})"
+        if problem is None:
+            return game
+        warnings.warn(f"cached ALFWorld game {path} is {problem}; regenerating it", stacklevel=2)
     game = generate_game(spec)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:

@@ -5,7 +5,8 @@ Contract (checked for every registered env by ``tests/envs/test_contract.py``):
 * ``observation_space`` and ``action_space`` are :class:`~spear_envs.core.spaces.UnicodeText`
   (a ``gymnasium.spaces.Text``).
 * ``reset(seed=..., options=...) -> (observation: str, info: dict)``; the same seed gives the same
-  transcript for the same actions.
+  transcript for the same actions. Each env declares the option keys it understands in
+  :attr:`TextEnv.reset_options`; any other key is a ``ValueError`` naming it (never silently ignored).
 * ``step(action: str) -> (observation, reward: float, terminated, truncated, info)``.
 * ``info`` always carries the keys in :data:`INFO_KEYS`:
 
@@ -65,6 +66,8 @@ class TextEnv(gym.Env[str, str]):
     #: transcripts; the leaderboard refuses to replay records made with another version.
     env_version: ClassVar[str] = "0"
     max_observation_length: ClassVar[int] = 1_000_000
+    #: The keys ``reset(options=...)`` accepts; others are refused before the env sees them.
+    reset_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, max_steps: int, max_action_length: int = 4096, render_mode: str | None = None):
         if not isinstance(max_steps, int) or max_steps < 1:
@@ -99,6 +102,10 @@ class TextEnv(gym.Env[str, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         if options is not None and not isinstance(options, dict):
             raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+        unknown = sorted(set(options or {}) - set(self.reset_options), key=str)
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown} for {type(self).__name__}; "
+                             f"supported: {list(self.reset_options)}")
         super().reset(seed=seed)
         observation, info = self._reset(seed, dict(options or {}))
         info.setdefault("action_valid", True)

@@ -75,12 +75,18 @@ def equivalent(answer: str, ground_truth: str) -> bool:
         return not expensive and sympy_equivalent(answer, ground_truth)
 
 
-def _as_integer(text: str) -> int | None:
+def _as_integer(text: str) -> str | None:
+    """A canonical digit string (sign, no leading zeros) when ``text`` is an integer, else None.
+
+    Compared as strings, not ``int``: Python refuses to convert more than 4300 digits, and an answer
+    (or a problem file's ground truth) may have more."""
     cleaned = re.sub(r"\\[,!; ]|\{,\}|\s|\$", "", text).replace(",", "")
     cleaned = re.sub(r"^\\text\{(.*)\}$", r"\1", cleaned)
-    if _INTEGER.fullmatch(cleaned):
-        return int(cleaned.split(".")[0])
-    return None
+    if not _INTEGER.fullmatch(cleaned):
+        return None
+    digits = cleaned.split(".")[0]
+    sign, digits = ("-" if digits[0] == "-" else ""), digits.lstrip("+-").lstrip("0") or "0"
+    return digits if digits == "0" else sign + digits
 
 
 def _math_verify(answer: str, ground_truth: str, timeout: int | None) -> bool:

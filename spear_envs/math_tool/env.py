@@ -56,11 +56,15 @@ class MathToolEnv(TextEnv):
         checker: ``"math_verify"`` or ``"strict"``.
         sandbox: ``"shared"``, ``"pool"``, ``"subprocess"`` or an executor object (see the module docstring).
         pool_size: workers of the shared or own pool.
-        timeout_s, memory_mb: per-call sandbox limits (reference: 30 s, 1024 MB).
+        timeout_s, memory_mb, max_processes: per-call sandbox limits (reference: 30 s, 1024 MB; the
+            memory and process cap covers all of a call's processes where the machine offers a cgroup,
+            see :mod:`~spear_envs.math_tool.sandbox.cgroups`). Validated here: a bad value is a
+            ``ValueError`` when the env is made.
         max_output_chars: tool outputs longer than this are cut in the middle.
     """
 
     env_version = "1"
+    reset_options = ("index",)
 
     def __init__(
         self,
@@ -75,6 +79,7 @@ class MathToolEnv(TextEnv):
         pool_size: int = 1,
         timeout_s: float = 30.0,
         memory_mb: int = 1024,
+        max_processes: int | None = None,
         max_output_chars: int = MAX_OUTPUT_CHARS,
         max_action_length: int = 100_000,
         render_mode: str | None = None,
@@ -86,6 +91,8 @@ class MathToolEnv(TextEnv):
             raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
         if isinstance(sandbox, str) and sandbox not in SANDBOX_KINDS:
             raise ValueError(f"sandbox must be one of {SANDBOX_KINDS} or an executor object, got {sandbox!r}")
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or not 1 <= pool_size <= 256:
+            raise ValueError(f"pool_size must be an int in [1, 256], got {pool_size!r}")
         if not isinstance(max_output_chars, int) or max_output_chars < 100:
             raise ValueError(f"max_output_chars must be an int >= 100, got {max_output_chars!r}")
         self.split, self.difficulty, self.checker = split, difficulty, checker
@@ -94,7 +101,8 @@ class MathToolEnv(TextEnv):
             generate_problem(0, split, difficulty=difficulty, families=self.families)  # validates both
         self.problems_path = problems_path
         self._file_problems = load_problems(problems_path) if problems_path else None
-        self.limits = sandbox.limits if not isinstance(sandbox, str) else SandboxLimits(timeout_s, memory_mb)
+        self.limits = sandbox.limits if not isinstance(sandbox, str) else SandboxLimits(
+            timeout_s, memory_mb, max_processes=max_processes)
         self._sandbox_kind = sandbox if isinstance(sandbox, str) else "pool"
         self._executor: CodeExecutor | None = None if isinstance(sandbox, str) else sandbox
         self._owns_executor = sandbox in ("pool", "subprocess")

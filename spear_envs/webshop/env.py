@@ -53,6 +53,7 @@ class WebShopEnv(TextEnv):
     """
 
     env_version: ClassVar[str] = "1"
+    reset_options: ClassVar[tuple[str, ...]] = ("goal_index", "split")
 
     def __init__(
         self,
@@ -120,6 +121,8 @@ class WebShopEnv(TextEnv):
     # ------------------------------------------------------------------ TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         split = options.get("split", self.split)
+        if split not in SPLITS:
+            raise ValueError(f"options['split'] must be one of {SPLITS}, got {split!r}")
         goals = self._catalog.goals(self.goal_kind, split)
         if len(goals) == 0:
             raise ValueError(f"the {split} split of {self.goal_kind} goals is empty for this catalog")

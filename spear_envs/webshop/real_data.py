@@ -111,7 +111,21 @@ def file_fingerprint(path: Path) -> str:
 
 
 def iter_json_array(path: Path, chunk_size: int = 1 << 20) -> Iterator[dict]:
-    """Yield the elements of a top-level JSON array one at a time, reading ``chunk_size`` bytes at once."""
+    """Yield the elements of a top-level JSON array one at a time, reading ``chunk_size`` bytes at once.
+
+    Raises ``DataFileError`` naming the file when it is not UTF-8 JSON holding an array of objects."""
+    try:
+        yield from _array_elements(path, chunk_size)
+    except UnicodeDecodeError as exc:
+        raise DataFileError(_not_utf8_message(path, exc)) from None
+
+
+def _not_utf8_message(path: Path, exc: UnicodeDecodeError) -> str:
+    bad = exc.object[exc.start:exc.end]
+    return f"{path} is not UTF-8 text ({exc.reason}: bytes {bytes(bad)!r}); WebShop data files are UTF-8 JSON"
+
+
+def _array_elements(path: Path, chunk_size: int) -> Iterator[dict]:
     decoder = json.JSONDecoder()
     with open(path, encoding="utf-8") as f:
         buf = f.read(chunk_size)
@@ -161,6 +175,8 @@ def load_json_object(path: Path) -> dict:
             data = json.load(f)
     except json.JSONDecodeError as exc:
         raise DataFileError(f"{path} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(_not_utf8_message(path, exc)) from None
     if not isinstance(data, dict):
         raise DataFileError(f"{path} must hold a JSON object keyed by ASIN, got a {type(data).__name__}")
     return data

@@ -58,7 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="env defaults: laptop (CPU budget, default) or paper (the reference's settings)")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
     p.add_argument("--eval-every", type=int, default=None, metavar="K", help="evaluate every K steps")
-    p.add_argument("--resume", action="store_true", help="continue each seed's run from its last good checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each seed's run from its last good checkpoint (the config must be the one "
+                   "the run was started with)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue even though the config changed; the differing keys are "
+                   "recorded in metrics.jsonl")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved run config (YAML) and exit without training")
     mode = p.add_mutually_exclusive_group()
@@ -69,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spear_train.cli import CliError
+    from spear_train.training.config_check import check_run_config
     from spear_train.training.run_config import ConfigError, resolve_run_config
 
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
-        cfg = resolve_run_config(flags, args.config)
+        cfg = check_run_config(resolve_run_config(flags, args.config))
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     if args.print_config:
@@ -87,24 +93,25 @@ def run(args: argparse.Namespace) -> int:
 
         from spear_train.training.algo_adapter import algorithm_config
 
-        try:
-            algorithm = dataclasses.asdict(algorithm_config(cfg))
-        except ConfigError as exc:
-            raise CliError(str(exc)) from None
+        algorithm = dataclasses.asdict(algorithm_config(cfg))  # checked above
         print(yaml.safe_dump({**dataclasses.asdict(cfg), "algorithm": algorithm}, sort_keys=False), end="")
         return 0
 
     from spear_train.training import launch
+    from spear_train.training.checkpoint import CheckpointWriteError
     from spear_train.training.distributed import DistributedError, launched_by_torchrun
     from spear_train.training.loop import TrainingError, run_seeds
 
+    if args.allow_config_change and not args.resume:
+        raise CliError("--allow-config-change only applies with --resume")
     try:
         if launched_by_torchrun():
-            launch.run_distributed(cfg, resume=args.resume)
+            launch.run_distributed(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
         elif args.nproc is not None and args.nproc != 1:
-            return launch.launch_local(cfg, args.nproc, resume=args.resume)
+            return launch.launch_local(cfg, args.nproc, resume=args.resume,
+                                       allow_config_change=args.allow_config_change)
         else:
-            run_seeds(cfg, resume=args.resume)
-    except (ConfigError, TrainingError, DistributedError) as exc:
+            run_seeds(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
+    except (ConfigError, TrainingError, DistributedError, CheckpointWriteError) as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -192,7 +192,7 @@ def run_sft(recipe: SFTRecipe, opts: RunOptions) -> dict:
     total_steps = max(1, math.ceil(recipe.epochs * steps_per_epoch))
     state = {"step": 0, "elapsed_s": 0.0, "tokens": 0}
     if opts.resume and (latest := latest_checkpoint(out)) is not None:
-        saved = torch.load(latest / "trainer_state.pt", weights_only=False)
+        saved = torch.load(latest / "trainer_state.pt", weights_only=True)  # no code runs on load
         optimizer.load_state_dict(saved.pop("optimizer"))
         state.update(saved)
         _truncate_metrics(out / "metrics.jsonl", state["step"])

@@ -21,10 +21,11 @@ from pathlib import Path
 from spear_train.training.distributed import DistContext, DistributedError, check_config, init_distributed
 
 
-def torchrun_args(nproc: int, config_path: str | Path, resume: bool) -> list[str]:
+def torchrun_args(nproc: int, config_path: str | Path, resume: bool,
+                  allow_config_change: bool = False) -> list[str]:
     """torchrun's arguments for training ``config_path`` on ``nproc`` processes of this machine."""
     args = ["--standalone", f"--nproc-per-node={nproc}", "-m", "spear_train.cli", "run", "--config", str(config_path)]
-    return args + (["--resume"] if resume else [])
+    return args + (["--resume"] if resume else []) + (["--allow-config-change"] if allow_config_change else [])
 
 
 def exit_with_parent(poll_s: float = 0.5) -> None:
@@ -42,7 +43,22 @@ def exit_with_parent(poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def launch_local(cfg, nproc: int, resume: bool) -> int:
+def check_resumable(cfg, allow_config_change: bool) -> None:
+    """Refuse a ``--resume`` whose config differs from a run folder's saved one (unless allowed), in
+    every process alike, before any rank starts training (a refusal on rank 0 alone would leave the
+    other ranks waiting in a collective)."""
+    import dataclasses
+
+    from spear_train.training.algo_adapter import algorithm_config
+    from spear_train.training.loop import run_folder
+    from spear_train.training.resume_guard import check_resumed_config
+
+    algorithm = dataclasses.asdict(algorithm_config(cfg))
+    for seed in cfg.seeds:
+        check_resumed_config(run_folder(cfg, seed) / "config.yaml", cfg, algorithm, allow_config_change)
+
+
+def launch_local(cfg, nproc: int, resume: bool, allow_config_change: bool = False) -> int:
     """Run ``cfg`` on ``nproc`` local processes under torchrun; returns torchrun's exit status.
 
     Checks up front what would otherwise fail inside every rank (fresh run into a used folder, too few
@@ -53,6 +69,8 @@ def launch_local(cfg, nproc: int, resume: bool) -> int:
     if nproc < 1:
         raise DistributedError(f"--nproc must be >= 1, got {nproc}")
     check_config(cfg, DistContext(0, nproc))
+    if resume:
+        check_resumable(cfg, allow_config_change)
     if not resume:
         for seed in cfg.seeds:
             folder = run_folder(cfg, seed)
@@ -69,7 +87,7 @@ def launch_local(cfg, nproc: int, resume: bool) -> int:
         save_run_config(cfg, config)
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default, without its warning
         try:
-            torchrun(torchrun_args(nproc, config, resume))
+            torchrun(torchrun_args(nproc, config, resume, allow_config_change))
         except ChildFailedError as exc:
             print(f"spear-bench: a training process failed:\n{exc}", file=sys.stderr)
             return 1
@@ -90,7 +108,7 @@ def run_worker_seeds(cfg, resume: bool, ctx: DistContext) -> None:
         trainer.run()
 
 
-def run_distributed(cfg, resume: bool) -> None:
+def run_distributed(cfg, resume: bool, allow_config_change: bool = False) -> None:
     """This process's part of a torchrun launch (``RANK``/``WORLD_SIZE`` in the environment)."""
     import torch.distributed as dist
 
@@ -101,8 +119,10 @@ def run_distributed(cfg, resume: bool) -> None:
     ctx = init_distributed(resolve_device(cfg.device))
     try:
         check_config(cfg, ctx)
+        if resume:
+            check_resumable(cfg, allow_config_change)
         if ctx.is_main:
-            run_seeds(cfg, resume=resume, dist=ctx)
+            run_seeds(cfg, resume=resume, allow_config_change=allow_config_change, dist=ctx)
         else:
             run_worker_seeds(cfg, resume, ctx)
         dist.barrier()  # rank 0 has written result.json

@@ -459,15 +459,19 @@ def initial_eval_key(cfg: RunConfig, seed: int) -> str:
 
 
 def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None = None,
-              dist: DistContext = SINGLE) -> list[dict[str, Any]]:
+              allow_config_change: bool = False, dist: DistContext = SINGLE) -> list[dict[str, Any]]:
     """Train every seed of ``cfg`` one after the other; print before/after success per seed and the
     mean ± standard error over seeds. Returns one summary dict per seed.
+
+    ``resume`` with a config other than the run folder's is refused unless ``allow_config_change``
+    (then logged in metrics.jsonl; :mod:`spear_train.training.resume_guard`).
 
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
     presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
+    from spear_train.training.resume_guard import check_resumed_config, config_change_row
     from spear_train.training.run_dir import RunDir, RunDirError
 
     summaries = []
@@ -476,9 +480,13 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
             run_dir = RunDir(run_folder(cfg, seed), resume=resume)
         except RunDirError as exc:
             raise TrainingError(str(exc)) from None
+        changes = check_resumed_config(run_dir.config_path, cfg, dataclasses.asdict(algorithm_config(cfg)),
+                                       allow_config_change) if resume else {}
         progress = Progress(cfg.log_mode, cfg.steps, desc=f"{cfg.algo} seed {seed}")
         try:
             trainer = Trainer(cfg, seed, run_dir, progress, resume=resume, initial_evals=initial_evals, dist=dist)
+            if changes:
+                run_dir.log(config_change_row(trainer.step, changes))
             progress.start_at(trainer.step)
             timing = trainer.run()
             records = episode_records(cfg, trainer.last_eval.summaries)

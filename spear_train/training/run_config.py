@@ -2,9 +2,12 @@
 
 Precedence, lowest first: the algorithm preset (its own config dataclass, from
 :mod:`spear_train.algorithms`) < the env defaults of the chosen scale (``laptop`` or ``paper``) <
-the YAML file < command-line flags. An unknown key or a value of the wrong type or range is a
-:class:`ConfigError` that names the key. The resolved config is saved as ``config.yaml`` in the run
-directory and reloads to the same values.
+the YAML file < command-line flags. An unknown key or a value of the wrong type or range (numbers
+must be finite) is a :class:`ConfigError` that names the key; a number YAML read as text (``1e-4``
+without a dot) gets a hint. What needs the envs, the algorithm preset or the disk (env kwargs, the
+``algorithm`` overrides, ``out``) is checked by :func:`spear_train.training.config_check.check_run_config`,
+which the CLI runs before ``--print-config`` or training. The resolved config is saved as
+``config.yaml`` in the run directory and reloads to the same values.
 
 YAML layout: top-level keys are :class:`RunConfig` fields; the optional ``algorithm:`` mapping
 overrides fields of the preset's algorithm config. The mappings ``algorithm``, ``env_kwargs`` and
@@ -21,6 +24,7 @@ overrides fields of the preset's algorithm config. The mappings ``algorithm``, `
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +35,8 @@ import yaml
 
 ENV_IDS = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}
 SCALES = ("laptop", "paper")
+#: deepest nesting of mappings/lists accepted in a config file (the real layout nests 2 levels)
+MAX_YAML_DEPTH = 32
 
 
 class ConfigError(ValueError):
@@ -104,14 +110,16 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Range checks beyond types; raises :class:`ConfigError` naming the field."""
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         positive = ("steps", "ppo_epochs", "groups_per_step", "group_size", "max_turns", "max_prompt_tokens",
                     "max_response_tokens", "mini_batch_size", "micro_batch_size", "eval_every",
-                    "checkpoint_every", "keep_checkpoints", "eval_batch")
+                    "checkpoint_every", "keep_checkpoints", "eval_batch", "eval_episodes")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("env_workers", "train_turns_per_episode", "history_length", "eval_episodes",
-                     "weight_decay"):
+        for name in ("env_workers", "train_turns_per_episode", "history_length", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("lr", "grad_clip", "train_temperature", "eval_temperature"):
@@ -228,12 +236,37 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any], source: str) -> R
         if hints[key] is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {value!r}"
+                              f"{_number_as_text_hint(value, hints[key])}")
         changes[key] = value
     for key in _MERGED:
         if key in changes:
             changes[key] = {**getattr(cfg, key), **changes[key]}
     return dataclasses.replace(cfg, **changes)
+
+
+def _number_as_text_hint(value: Any, hint: Any) -> str:
+    """A hint when YAML read a number as a string (YAML 1.1 wants a dot in ``1.0e-4``)."""
+    if hint is not float or not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    return f" (a string: YAML reads {value} without a dot as text; write {number!r} or 1.0e-4 style)"
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of mappings and lists, counting no further than ``limit + 1`` (no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _type_name(hint: Any) -> str:
@@ -247,8 +280,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to parse; config files nest at most "
+                          f"{MAX_YAML_DEPTH} levels") from None
+    if _depth(data, MAX_YAML_DEPTH) > MAX_YAML_DEPTH:
+        raise ConfigError(f"{path} nests more than {MAX_YAML_DEPTH} levels deep; config keys nest at most 2")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -42,7 +42,10 @@ class RunDir:
 
     def __init__(self, path: str | Path, *, resume: bool, tensorboard: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create the run folder {self.path}: {exc.strerror or exc}") from None
         if not resume and (self.metrics_path.exists() or self.checkpoints.exists()):
             raise RunDirError(
                 f"{self.path} already holds a run; pass --resume to continue it, or choose another --out"

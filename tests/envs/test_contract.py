@@ -109,6 +109,17 @@ def test_too_long_action_is_rejected_with_message(env):
     env.step(_policy_action({}, 0))  # the env still works afterwards
 
 
+@pytest.mark.parametrize("options", [{"bogus": 1}, {"game_index": 3, "goal_index": 3, "index": 3}])
+def test_unknown_reset_options_are_refused(env, options):
+    supported = set(env.unwrapped.reset_options)
+    unknown = sorted(set(options) - supported)
+    with pytest.raises(ValueError, match="unknown reset options") as excinfo:
+        env.reset(seed=0, options=options)
+    assert str(unknown) in str(excinfo.value)  # named, not a random task played instead
+    obs, _ = env.reset(seed=0)  # the env still works
+    assert isinstance(obs, str)
+
+
 def test_step_before_reset_raises(env_id):
     env = gym.make(env_id, disable_env_checker=True).unwrapped
     with pytest.raises(ResetNeeded, match="reset"):

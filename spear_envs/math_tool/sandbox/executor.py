@@ -25,6 +25,11 @@ Isolation in force (``Isolation``):
   refused by the audit hook (code using ctypes or a subprocess can get around it), the process limit
   counts the user's other processes too, and the code can read and write whatever the user can: there is
   no filesystem containment. Use a container (or run as root) for untrusted code at scale.
+
+In every mode, the **memory and process cap** (``Isolation.memory_cap``,
+:mod:`~spear_envs.math_tool.sandbox.cgroups`): with a cgroup (v2, or v1 ``memory`` + ``pids``; root or a
+delegated subtree) all of a call's processes together stay under ``memory_mb`` and ``max_processes``;
+without one the limits are per process, ``memory_mb / max_processes`` each, so their sum still fits.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+
+from spear_envs.math_tool.sandbox.cgroups import DEFAULT_MAX_PROCESSES, check_budget, probe_cap
 
 WORKER_PATH = Path(__file__).with_name("worker.py")
 
@@ -66,19 +73,39 @@ class SandboxError(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per-call limits. The defaults are the reference tool's (30 s, 1024 MB)."""
+    """Per-call limits, validated here (so a bad one fails when the env is made). The defaults are the
+    reference tool's (30 s, 1024 MB).
+
+    ``memory_mb`` and ``max_processes`` cap the whole call (all its processes together) where the machine
+    offers a cgroup; otherwise each process gets ``memory_mb / max_processes`` (see
+    :mod:`~spear_envs.math_tool.sandbox.cgroups`). ``max_processes=None`` picks the mode's default
+    (32 with a cgroup, 2 without).
+    """
 
     timeout_s: float = 30.0  #: wall-clock seconds; CPU seconds are capped at ``int(timeout_s) + 1``
-    memory_mb: int = 1024  #: address-space cap (includes the ~0.3 GB the pre-imported modules map)
+    memory_mb: int = 1024  #: memory of the whole call; each process's address space is capped too
     file_size_mb: int = 16  #: largest file the code may write
-    max_processes: int = 32  #: processes the snippet may have at once
+    max_processes: int | None = None  #: processes (and threads) the snippet may have at once
     max_open_files: int = 64
     max_output_bytes: int = 32768  #: per stream, the first and the last this many bytes are kept
 
     def __post_init__(self) -> None:
+        mode = probe_cap()["mode"]
+        if self.max_processes is None:
+            object.__setattr__(self, "max_processes", DEFAULT_MAX_PROCESSES[mode])
         for name, value in asdict(self).items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"SandboxLimits.{name} must be a positive number, got {value!r}")
+            kind, upper = _LIMIT_BOUNDS[name]
+            if not isinstance(value, kind) or isinstance(value, bool) or not 0 < value <= upper:
+                what = "a finite number" if kind is not int else "an int"
+                raise ValueError(f"SandboxLimits.{name} must be {what} in (0, {upper}], got {value!r}")
+        check_budget(mode, self.memory_mb, self.max_processes)
+
+
+#: type and largest accepted value of each limit (NaN and infinity fail the range check)
+_LIMIT_BOUNDS = {
+    "timeout_s": ((int, float), 86_400), "memory_mb": (int, 1 << 20), "file_size_mb": (int, 1 << 20),
+    "max_processes": (int, 4096), "max_open_files": (int, 1 << 16), "max_output_bytes": (int, 1 << 30),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +120,7 @@ class ExecutionResult:
     signal: str | None = None
     duration_s: float = 0.0
     error: str = ""
+    memory_exceeded: bool = False  #: stopped at the call's memory cap (a cgroup OOM kill)
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,7 @@ class Isolation:
     sandbox_uid: int | None  #: the user id snippets run as (no capabilities); None: the caller's own
     filesystem: str  #: "read-only view" (only ``exposed`` is visible, read-only) or "host" (all of it)
     exposed: tuple[str, ...]  #: host paths visible to snippets in the view (read-only); empty for "host"
+    memory_cap: str = "rlimit"  #: "cgroup2" / "cgroup1" (all of a call's processes together) or "rlimit"
 
 
 class CodeExecutor(Protocol):
@@ -124,6 +153,17 @@ def extract_code(code: str) -> str:
 def build_source(code: str) -> str:
     """The program that runs: the preamble, then the (unfenced) code."""
     return PREAMBLE + extract_code(code)
+
+
+def not_utf8(code: str) -> str:
+    """``""`` when ``code`` can be a source file, else the error Python would give (lone surrogates such
+    as ``'\\ud800'`` have no UTF-8 form)."""
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"SyntaxError: the code is not valid text: character {exc.start} is "
+                f"{code[exc.start]!r}, a lone surrogate with no UTF-8 encoding\n")
+    return ""
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,6 +199,7 @@ class WorkerProcess:
             "view_modules": list(HEAVY_MODULES),
             "preload": list(HEAVY_MODULES) if preload else [],
             "preamble": PREAMBLE if preload else "",
+            "memory_cap": probe_cap(),
         }
         prefix = ["unshare", "-m", "-n", "--"] if use_ns else []
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
@@ -191,13 +232,16 @@ class WorkerProcess:
                 raise SandboxError(f"the sandbox worker did not start; its output was:\n{log or '(none)'}")
             info = json.loads(line)["isolation"]
             self.isolation = Isolation(info["network"], info["sandbox_uid"], info["filesystem"],
-                                       tuple(info["exposed"]))
+                                       tuple(info["exposed"]), info.get("memory_cap", "rlimit"))
         return self.isolation
 
     def run(self, code: str, limits: SandboxLimits) -> ExecutionResult:
         """Run ``code`` (preamble added here). A worker that dies or hangs is killed and the call
         returns ``status="error"``; check :attr:`alive` afterwards."""
         self.wait_ready()
+        unencodable = not_utf8(code)
+        if unencodable:
+            return ExecutionResult("finished", stderr=unencodable, returncode=1)
         request = json.dumps({"source": build_source(code), "limits": asdict(limits)}).encode() + b"\n"
         try:
             self._proc.stdin.write(request)
@@ -214,6 +258,7 @@ class WorkerProcess:
             status=reply["status"], stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
             returncode=reply.get("returncode"), signal=reply.get("signal"),
             duration_s=float(reply.get("duration_s", 0.0)), error=reply.get("error", ""),
+            memory_exceeded=bool(reply.get("memory_exceeded", False)),
         )
 
     def close(self) -> None:

@@ -27,7 +27,12 @@ Per snippet the worker forks a child that:
 * as root: switches to a user id no other process uses (``uid_base + worker pid``) with **no
   capabilities** (checked) and ``no_new_privs``, so it cannot signal or write into anything of the
   parent's, cannot leave the chroot, and ``RLIMIT_NPROC`` caps its processes;
-* sets rlimits: address space, CPU seconds, file size, processes, open files, no core dumps;
+* is born in the worker's own cgroup where the machine offers one (``cgroups.py``; the worker joined
+  it once after its imports, and holds one call at a time): the memory and process count of all the
+  call's processes together are capped, and when the kernel kills one of them for memory the worker
+  stops the whole call and says so in stderr;
+* sets rlimits: address space, CPU seconds, file size, processes, open files, no core dumps (without a
+  cgroup, address space x processes fits the memory budget);
 * runs the source as ``__main__`` from ``main.py`` in its directory.
 
 The worker kills the child's process group at the wall-clock timeout and, as root, every process of the
@@ -48,7 +53,23 @@ import sys
 import tempfile
 import time
 import traceback
+from importlib import util as _import_util
 
+
+def _load_sibling(name: str):
+    """Import ``name``.py from this folder (we run with ``-I``: our folder is not on ``sys.path``)."""
+    spec = _import_util.spec_from_file_location(f"spear_sandbox_{name}", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), f"{name}.py"))
+    module = _import_util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cgroups = _load_sibling("cgroups")
+#: how often a running call's cgroup is asked whether the kernel killed one of its processes for memory
+OOM_CHECK_S = 0.05
+MEMORY_CAP_MESSAGE = ("MemoryError: the call's processes together exceeded the sandbox's memory cap "
+                      "({memory_mb} MB) and were stopped")
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -61,16 +82,31 @@ def main() -> None:
     # orphans of a snippet (a fork bomb's children) become ours, so we can reap them before the next call
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     isolation = _set_up(config)
+    cgroup = _join_cgroup(isolation["cap"])
     _send(proto_out, {"ready": True, "isolation": isolation})
-    for line in proto_in:
-        request = json.loads(line)
-        try:
-            result = run_snippet(request["source"], request["limits"], isolation)
-        except Exception as exc:  # a worker bug must not kill the worker silently
-            result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
-        _send(proto_out, result)
-        if config.get("once"):
-            break
+    try:
+        for line in proto_in:
+            request = json.loads(line)
+            try:
+                result = run_snippet(request["source"], request["limits"], isolation, cgroup)
+            except Exception as exc:  # a worker bug must not kill the worker silently
+                result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+            _send(proto_out, result)
+            if config.get("once"):
+                break
+    finally:
+        if cgroup is not None:
+            cgroup.leave_and_remove()
+
+
+def _join_cgroup(cap: dict):
+    """The worker's own cgroup, joined after the imports (so their pages are not charged to calls)."""
+    if cap["mode"] == "rlimit":
+        return None
+    cgroups.remove_stale(cap)
+    cgroup = cgroups.SandboxCgroup(cap)
+    cgroup.join()
+    return cgroup
 
 
 def _send(stream, obj: dict) -> None:
@@ -88,6 +124,8 @@ def _set_up(config: dict) -> dict:
         "exposed": [],
         "view_root": None,
         "view_workdir": None,
+        "memory_cap": config.get("memory_cap", {}).get("mode", "rlimit"),
+        "cap": config.get("memory_cap") or {"mode": "rlimit", "parents": {}},
     }
     if os.geteuid() == 0:
         isolation["sandbox_uid"] = int(config.get("uid_base", 3_000_000_000)) + os.getpid()
@@ -223,13 +261,17 @@ def _remove_workdir(host_path: str, isolation: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------- one snippet
-def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
+def run_snippet(source: str, limits: dict, isolation: dict, cgroup=None) -> dict:
     """Run ``source`` in a fresh child; return status, returncode, signal, stdout, stderr, duration_s.
 
     ``status`` is ``"finished"`` (the child exited or died by a signal) or ``"timeout"`` (killed at the
     wall-clock limit).
     """
     uid = isolation["sandbox_uid"]
+    oom_kills_before = 0
+    if cgroup is not None:
+        cgroup.set_limits(int(limits["memory_mb"]), int(limits["max_processes"]))
+        oom_kills_before = cgroup.oom_kills()
     host_workdir, workdir = _mount_workdir(isolation, limits)
     try:
         with open(os.path.join(host_workdir, "main.py"), "w", encoding="utf-8") as f:
@@ -246,7 +288,7 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
             try:
                 os.close(out_r)
                 os.close(err_r)
-                _become_sandboxed(workdir, out_w, err_w, limits, isolation)
+                _become_sandboxed(workdir, out_w, err_w, limits, isolation, cgroup)
                 code = _run_main(os.path.join(workdir, "main.py"))
             except BaseException:
                 code = 125
@@ -259,11 +301,14 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
         # ------------------------------------------------------------------------------ parent
         os.close(out_w)
         os.close(err_w)
-        outcome = _supervise(pid, out_r, err_r, start + float(limits["timeout_s"]), limits, isolation)
+        outcome = _supervise(pid, out_r, err_r, start + float(limits["timeout_s"]), limits, isolation,
+                             cgroup, oom_kills_before)
         outcome["duration_s"] = round(time.monotonic() - start, 4)
-        _reap_orphans(time.monotonic() + 2.0)
         return outcome
-    finally:
+    finally:  # also when a step above failed: the next call must find no process of this one
+        if cgroup is not None:
+            cgroup.kill_call()
+        _reap_orphans(time.monotonic() + 2.0)
         _remove_workdir(host_workdir, isolation)
 
 
@@ -296,8 +341,11 @@ def _kill_children() -> None:
                 pass
 
 
-def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict) -> None:
-    """Child side: session, fds, environment, filesystem view, user id, rlimits. Raises if a step fails."""
+def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict, cgroup) -> None:
+    """Child side: OOM shield dropped, session, fds, environment, filesystem view, user id, rlimits.
+    Raises if a step fails."""
+    if cgroup is not None:
+        cgroups.unprotect_child()
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -318,13 +366,13 @@ def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolat
         os.chroot(isolation["view_root"])
     os.chdir(workdir)
     uid = isolation["sandbox_uid"]
+    mem, nproc = cgroups.process_rlimits(isolation["cap"]["mode"], int(limits["memory_mb"]),
+                                         int(limits["max_processes"]))
     if uid is not None:
         _switch_user(uid)
-        nproc = int(limits["max_processes"])
     else:  # RLIMIT_NPROC counts all processes of our (shared) user: allow ours plus the cap
-        nproc = _processes_of_user(os.getuid()) + int(limits["max_processes"])
+        nproc += _processes_of_user(os.getuid())
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the worker
-    mem = int(limits["memory_mb"]) << 20
     cpu = int(float(limits["timeout_s"])) + 1
     for res, value in (
         (resource.RLIMIT_AS, (mem, mem)),
@@ -407,25 +455,34 @@ def _run_main(path: str) -> int:
     return code & 0xFF
 
 
-def _supervise(pid: int, out_r: int, err_r: int, deadline: float, limits: dict, isolation: dict) -> dict:
-    """Collect the child's output (head and tail kept, ``max_output_bytes`` each) until it ends or the
-    deadline passes; then kill what is left of it."""
+def _supervise(pid: int, out_r: int, err_r: int, deadline: float, limits: dict, isolation: dict,
+               cgroup=None, oom_kills_before: int = 0) -> dict:
+    """Collect the child's output (head and tail kept, ``max_output_bytes`` each) until it ends, the
+    deadline passes or the kernel kills one of its processes at the call's memory cap; then kill what
+    is left of it."""
     cap = int(limits["max_output_bytes"])
     captures = {out_r: _Capture(cap), err_r: _Capture(cap)}
     streams = set(captures)
     status, wait_status = "finished", None
     drain_until = None
+    over_memory, next_oom_check = False, time.monotonic() + OOM_CHECK_S
     while streams or wait_status is None:
         now = time.monotonic()
+        if cgroup is not None and not over_memory and now >= next_oom_check:
+            next_oom_check = now + OOM_CHECK_S  # reading the counter costs ~0.5 ms: not every loop
+            if cgroup.oom_kills() > oom_kills_before:
+                over_memory = True  # one process was killed: stop the whole call
+                _kill_everything(pid, isolation, cgroup)
+                cgroup.kill_call()
         if wait_status is None:
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
                 wait_status = st
-                _kill_everything(pid, isolation)  # leftovers may hold the pipes open
+                _kill_everything(pid, isolation, cgroup)  # leftovers may hold the pipes open
                 drain_until = now + 1.0
             elif now >= deadline:
                 status = "timeout"
-                _kill_everything(pid, isolation)
+                _kill_everything(pid, isolation, cgroup)
                 wait_status = os.waitpid(pid, 0)[1]
                 drain_until = now + 1.0
         if drain_until is not None and now >= drain_until:
@@ -445,12 +502,17 @@ def _supervise(pid: int, out_r: int, err_r: int, deadline: float, limits: dict, 
         os.close(fd)
     returncode = os.waitstatus_to_exitcode(wait_status)
     sig = _signal_name(-returncode) if returncode < 0 else None
+    stderr = captures[err_r].text()
+    if over_memory or (cgroup is not None and cgroup.oom_kills() > oom_kills_before):
+        over_memory, sig = True, None
+        stderr = stderr.rstrip("\n") + "\n" + MEMORY_CAP_MESSAGE.format(memory_mb=limits["memory_mb"]) + "\n"
     return {
         "status": status,
         "returncode": returncode,
         "signal": None if status == "timeout" else sig,
         "stdout": captures[out_r].text(),
-        "stderr": captures[err_r].text(),
+        "stderr": stderr.lstrip("\n"),
+        "memory_exceeded": over_memory,
     }
 
 
@@ -483,12 +545,17 @@ class _Capture:
         return (bytes(self.head) + middle + bytes(self.tail)).decode("utf-8", errors="replace")
 
 
-def _kill_everything(pid: int, isolation: dict) -> None:
-    """SIGKILL the child's process group and, as root, every process of the sandbox user."""
+def _kill_everything(pid: int, isolation: dict, cgroup=None) -> None:
+    """SIGKILL the child's process group and every process of the call: those in the worker's cgroup
+    (no process can leave it), else, as root, every process of the sandbox user (from a forked helper,
+    which a cgroup full of a fork bomb's processes would not allow)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    if cgroup is not None:
+        cgroup.kill_call()
+        return
     uid = isolation["sandbox_uid"]
     if uid is None:
         return

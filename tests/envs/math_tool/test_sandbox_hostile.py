@@ -82,6 +82,49 @@ def test_memory_bomb_hits_the_cap(pool):
     assert "MemoryError" in run(pool, growing)
 
 
+#: a parent and three children of 600 MB each: 2.4 GB together, each under the 1024 MB per-process cap
+MULTI_PROCESS_HOG = """
+import os, time
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(600 * 1024**2)
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+block = bytearray(600 * 1024**2)
+for pid in children:
+    os.waitpid(pid, 0)
+print("all of it fitted")
+"""
+
+
+@pytest.mark.parametrize("children, mb", [(3, 600), (12, 100)])  # few big ones; many smaller than the worker
+def test_processes_together_cannot_exceed_the_memory_cap(children, mb):
+    code = MULTI_PROCESS_HOG.replace("range(3)", f"range({children})").replace("600 *", f"{mb} *")
+    with SandboxPool(1, SandboxLimits(timeout_s=45, memory_mb=1024)) as p:  # time to allocate on a busy box
+        worker = p._workers[0]
+        result = p.run(code)
+        assert result.status == "finished" and "all of it fitted" not in result.stdout
+        if p.isolation.memory_cap == "rlimit":  # the budget is split: forking or allocating fails
+            assert "BlockingIOError" in result.stderr or "MemoryError" in result.stderr
+        else:  # the call's cgroup: the kernel kills at 1024 MB in all and the whole call is stopped
+            assert result.memory_exceeded
+            assert "exceeded the sandbox's memory cap (1024 MB)" in format_tool_output(result, 45)
+        assert run(p, "print('next call')") == "next call"
+        assert p._workers[0] is worker  # the OOM killer took the call's processes, never the worker
+        if p.isolation.sandbox_uid is not None:
+            assert live_processes_of(p.isolation.sandbox_uid) == []
+
+
+def test_lone_surrogate_is_a_syntax_error_not_a_tool_failure(pool):
+    observation = run(pool, "print('\ud800')")
+    assert observation.startswith("SyntaxError") and "lone surrogate" in observation
+    assert observation.endswith(ERROR_HINT)
+    assert run(pool, "print('\\ud800 escaped is fine')") == "\\ud800 escaped is fine"
+
+
 def test_gigantic_output_is_capped_and_cut_in_the_middle(pool):
     observation = run(pool, "print('a' * 10**8 + 'z')")
     assert len(observation) <= 16384

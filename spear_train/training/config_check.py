@@ -1,0 +1,65 @@
+"""Checks of a resolved run config that need more than its own values: the algorithm preset, the envs
+and the disk. The CLI runs :func:`check_run_config` right after resolving, so ``--print-config``
+refuses exactly what a run would refuse, before any training starts.
+
+Each failure is a :class:`~spear_train.training.run_config.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from spear_train.training.algo_adapter import algorithm_config
+from spear_train.training.run_config import ConfigError, RunConfig
+
+
+def check_run_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` unchanged when the algorithm overrides, both env kwargs and ``out`` are usable; else a
+    :class:`ConfigError` naming the key.
+
+    Builds the training env and the held-out env once each (closed at once; no episode is played)."""
+    algorithm_config(cfg)
+    check_out_folder(cfg.out)
+    check_env_kwargs(cfg)
+    return cfg
+
+
+def check_out_folder(out: str) -> None:
+    """``out`` exists as a writable folder or can be created: the nearest existing parent is a folder
+    where a folder can be made (tried with a temporary one, removed at once)."""
+    path = Path(out).expanduser()
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ConfigError(f"out: {out!r} cannot be a folder: {existing} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".spear-check-", dir=existing))
+    except OSError as exc:
+        where = "in it" if existing == path else f"under {existing}"
+        raise ConfigError(f"out: cannot create run folders {where} ({exc.strerror or exc}); "
+                          "choose another --out") from None
+
+
+def check_env_kwargs(cfg: RunConfig) -> None:
+    """Build the run's training and held-out envs once, so bad ``env_kwargs`` / ``eval_env_kwargs`` (an
+    unknown key, a bad split) fail now with the env's own message."""
+    import gymnasium as gym
+
+    from spear_train.training.environment import env_spec, import_env_modules
+
+    try:
+        import_env_modules(cfg)
+    except ImportError as exc:
+        raise ConfigError(f"env_imports: {exc}") from None
+    if cfg.env_id not in gym.registry:
+        raise ConfigError(f"env: {cfg.env_id!r} is not a registered env (add the module that registers it "
+                          "to env_imports)")
+    for key, held_out in (("env_kwargs", False), ("eval_env_kwargs", True)):
+        spec = env_spec(cfg, held_out=held_out)
+        try:
+            env = gym.make(spec.env_id, **spec.kwargs)
+        except Exception as exc:  # the env's own validation: TypeError, ValueError, its data errors
+            reason = str(exc).split(" was raised from the environment creator")[0]  # gymnasium's suffix
+            raise ConfigError(f"{key}: {cfg.env_id} refuses {spec.kwargs}: {reason}") from None
+        env.close()
