@@ -121,16 +121,26 @@ def test_search_keeps_single_character_tokens_and_caps_at_50(catalog):
     assert catalog.index_of[target.asin] in index.search(target.title)
 
 
-def test_search_index_is_cached_on_disk(tmp_path, monkeypatch):
+def test_catalog_store_is_built_once_and_memory_mapped(tmp_path, monkeypatch):
+    import numpy as np
+
     from spear_envs.webshop.search import SearchIndex
 
     monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
     small = Catalog(CatalogSource(None, 40, 5))
-    built = SearchIndex.for_catalog(small)
-    assert list((tmp_path / "webshop").glob("index-v*/*"))
-    loaded = SearchIndex.for_catalog(small)
+    [store] = (tmp_path / "webshop").glob("store-v*/gen*-n40-s5-p233")
+    assert (store / "meta.json").is_file() and (store / "index").is_dir()
+    stamp = (store / "records.bin").stat().st_mtime_ns
+    again = Catalog(CatalogSource(None, 40, 5))  # a second "process": opens the store, builds nothing
+    assert (store / "records.bin").stat().st_mtime_ns == stamp
+    assert isinstance(again.store.records, np.memmap) and isinstance(again.search._data, np.memmap)
+    assert [again.record(i) for i in range(40)] == [small.record(i) for i in range(40)]
     query = small.product(0).title
-    assert loaded.search(query) == built.search(query)
+    rebuilt = SearchIndex.for_catalog(small, rebuild=True)  # in memory, from the records
+    assert again.search.search(query) == small.search.search(query) == rebuilt.search(query)
+    assert small.index_of[small.asins[7]] == 7 and "NOPE" not in small.index_of
+    with pytest.raises(KeyError):
+        small.product("NOPE")
 
 
 def test_real_file_checks(tmp_path):
