@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -205,13 +206,15 @@ def _open_or_build(source: CatalogSource, files: real_data.DataFiles) -> Catalog
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait, then open its build
         if not is_built(path):
+            started = time.perf_counter()
             if source.data_dir is None:
                 source.resolved_dir()  # generate the upstream-format files if missing
+            generate_s = time.perf_counter() - started
             big = source.data_dir is not None and files.products.stat().st_size > 256 << 20
             report = _progress if big or (source.data_dir is None and source.n_products >= _PROGRESS_FROM) else None
             if report:
                 report(f"building the catalog store {path} (once; later processes open it in seconds)")
-            build_store(path, files, source.price_seed, progress=report)
+            build_store(path, files, source.price_seed, progress=report, extra_meta={"generate_s": round(generate_s, 1)})
         return CatalogStore(path)
 
 

@@ -102,12 +102,15 @@ def iter_products(files: real_data.DataFiles, price_seed: int) -> Iterator[dict]
 
 
 def build_store(path: Path, files: real_data.DataFiles, price_seed: int, *,
-                progress: Callable[[str], None] | None = None) -> None:
-    """Build the store for ``files`` at ``path`` (written to a temp folder, then renamed into place)."""
+                progress: Callable[[str], None] | None = None, extra_meta: dict | None = None) -> None:
+    """Build the store for ``files`` at ``path`` (written to a temp folder, then renamed into place).
+
+    ``extra_meta`` is recorded in ``meta.json`` (the catalog records how long generating the files took).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        _write_store(tmp, files, price_seed, progress)
+        _write_store(tmp, files, price_seed, progress, extra_meta or {})
         if path.exists():  # a stale or foreign folder (an older build under the same key)
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -117,7 +120,7 @@ def build_store(path: Path, files: real_data.DataFiles, price_seed: int, *,
 
 
 def _write_store(out: Path, files: real_data.DataFiles, price_seed: int,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, extra_meta: dict) -> None:
     started = time.perf_counter()
     asins: list[str] = []
     offsets = [0]
@@ -154,6 +157,6 @@ def _write_store(out: Path, files: real_data.DataFiles, price_seed: int,
         "fingerprint": real_data.sha256_of(files.products)[:16],  # hashed in full, once per build
         "files": {"products": files.products.name, "attributes": files.attributes.name,
                   "human": files.human.name if files.human else None},
-        "build_s": round(time.perf_counter() - started, 1),
+        "build_s": round(time.perf_counter() - started, 1), **extra_meta,
     }
     (out / _META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
