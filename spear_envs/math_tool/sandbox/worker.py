@@ -273,6 +273,7 @@ def run_snippet(source: str, limits: dict, isolation: dict) -> dict:
             try:
                 os.close(out_r)
                 os.close(err_r)
+                _reseed_random()
                 _become_sandboxed(workdir, out_w, err_w, limits, isolation)
                 code = _run_main(os.path.join(workdir, "main.py"))
             except BaseException:
@@ -321,6 +322,15 @@ def _kill_children() -> None:
                     os.kill(int(name), signal.SIGKILL)
             except (OSError, IndexError):
                 pass
+
+
+def _reseed_random() -> None:
+    """Child side: fresh random streams, as a new interpreter has. The stdlib's ``random`` and numpy's
+    global generator reseed themselves at fork; sympy's own generators (``randprime``, ``random_poly``...)
+    would otherwise repeat the worker's stream in every call."""
+    sympy_random = sys.modules.get("sympy.core.random")
+    if sympy_random is not None:
+        sympy_random.seed()
 
 
 def _become_sandboxed(workdir: str, out_w: int, err_w: int, limits: dict, isolation: dict) -> None:
