@@ -112,19 +112,18 @@ class GoalTable:
             raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
         if name not in self._split_cache:  # computed once per process (millions of goals at 1.18M products)
             ids = np.flatnonzero(self.splits == SPLITS.index(name))
-            w = np.asarray(self.weights[ids])
-            self._split_cache[name] = (ids, w / w.sum() if len(ids) else None)
-        ids, p = self._split_cache[name]
-        return GoalSplit(self, ids, name, catalog, p)
+            self._split_cache[name] = (ids, sampling_cdf(self.weights[ids]) if len(ids) else None)
+        ids, cdf = self._split_cache[name]
+        return GoalSplit(self, ids, name, catalog, cdf)
 
 
 class GoalSplit:
     """The goals of one split, materialised on access (``len``, ``[i]``, :meth:`sample`)."""
 
     def __init__(self, table: GoalTable, ids: np.ndarray, name: str, catalog: "Catalog",
-                 probabilities: np.ndarray | None = None):
+                 cdf: np.ndarray | None = None):
         self.table, self.ids, self.name, self.catalog = table, ids, name, catalog
-        self._p = probabilities
+        self._cdf = cdf if cdf is not None or not len(ids) else sampling_cdf(table.weights[ids])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -137,12 +136,23 @@ class GoalSplit:
         return make_goal(product, self.table.kind, int(self.table.subs[g]), float(self.table.weights[g]))
 
     def sample(self, rng: np.random.Generator) -> int:
-        """A goal index drawn with the goals' weights (upstream favours rare attributes)."""
-        p = self._p
-        if p is None:
-            w = self.table.weights[self.ids]
-            p = w / w.sum()
-        return int(rng.choice(len(self.ids), p=p))
+        """A goal index drawn with the goals' weights (upstream favours rare attributes).
+
+        The same draw as ``rng.choice(len(self), p=w / w.sum())`` (one ``rng.random()`` located in the
+        normalised cumulative weights), without rebuilding the cumulative sum of millions of goals per call.
+        """
+        if not len(self.ids):
+            raise ValueError(f"the {self.name} split has no goals to sample")
+        return int(self._cdf.searchsorted(rng.random(), side="right"))
+
+
+def sampling_cdf(weights: np.ndarray) -> np.ndarray:
+    """Normalised cumulative weights, as ``numpy.random.Generator.choice`` builds them: ``cumsum(p) / last``
+    with ``p = weights / sum(weights)``."""
+    w = np.asarray(weights, dtype=np.float64)
+    cdf = (w / w.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf
 
 
 def make_goal(product: "Product", kind: str, sub: int, weight: float) -> Goal:
