@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from spear_envs.webshop.topk import term_maxima, top_k_full, top_k_pruned
 
 if TYPE_CHECKING:
     from spear_envs.webshop.catalog import Catalog
 
 TOP_K = 50
+#: Catalogs of at least this many documents use the pruned exact top-k (``topk.py``).
+PRUNE_FROM = 200_000
 K1, B = 0.9, 0.4
 #: Lucene's English stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET).
 STOP_WORDS = frozenset(
@@ -58,11 +64,14 @@ def document_text(record: dict) -> str:
 class SearchIndex:
     """Top-50 BM25 search over one catalog. ``search(query) -> list of catalog indices``."""
 
-    def __init__(self, model):
+    def __init__(self, model, path: str | os.PathLike | None = None):
         self.model = model
+        self._path = Path(path) if path is not None else None
+        self._term_max: np.ndarray | None = None
         self._vocab = model.vocab_dict
         s = model.scores
-        self._data, self._indices, self._indptr = s["data"], s["indices"], s["indptr"]
+        # plain ndarray views of the (memory-mapped) arrays: no memmap bookkeeping on every slice
+        self._data, self._indices, self._indptr = (np.asarray(s[key]) for key in ("data", "indices", "indptr"))
         self._n_docs = int(s["num_docs"])
 
     @classmethod
@@ -70,7 +79,7 @@ class SearchIndex:
         """Open an index saved by :func:`build_model` + ``model.save`` (memory-mapped, read-only)."""
         import bm25s
 
-        return cls(bm25s.BM25.load(str(path), mmap=True, show_progress=False))
+        return cls(bm25s.BM25.load(str(path), mmap=True, show_progress=False), path)
 
     @classmethod
     def for_catalog(cls, catalog: "Catalog", *, rebuild: bool = False) -> "SearchIndex":
@@ -83,24 +92,38 @@ class SearchIndex:
         return cls(tokens.build_model())
 
     def search(self, query: str, k: int = TOP_K) -> list[int]:
-        """Catalog indices of the best ``k`` matches for ``query`` (best first, ties by index)."""
+        """Catalog indices of the best ``k`` matches for ``query`` (best first, ties by index).
+
+        Exact BM25 top-k; on big catalogs most documents are pruned unscored (see ``topk.py``).
+        """
         ids = [self._vocab[t] for t in analyze(query) if t in self._vocab]
         if not ids:
             return []
-        # Add each query term's postings in turn (a repeated term counts twice, as in a Lucene BooleanQuery);
-        # a term lists a document at most once, so the fancy-indexed add is exact, and the float64 sums
-        # are made in the same order as one bincount over all postings.
-        scores = np.zeros(self._n_docs)
-        for t in ids:
-            lo, hi = self._indptr[t], self._indptr[t + 1]
-            scores[self._indices[lo:hi]] += self._data[lo:hi]
-        hits = np.flatnonzero(scores > 0)
-        if len(hits) > k:
-            top = np.argpartition(-scores[hits], k - 1)[:k]
-            kth = scores[hits[top]].min()
-            hits = np.flatnonzero(scores >= kth)  # keep every tie at the cut, then order deterministically
-        order = np.lexsort((hits, -scores[hits]))
-        return [int(i) for i in hits[order][:k]]
+        if self._n_docs < PRUNE_FROM:
+            return top_k_full(self._data, self._indices, self._indptr, self._n_docs, ids, k)
+        return top_k_pruned(self._data, self._indices, self._indptr, self._maxima(), self._n_docs, ids, k)
+
+    def _maxima(self) -> np.ndarray:
+        """Per-term maximum scores: ``term_max.npy`` beside a saved index (written once), else computed."""
+        if self._term_max is None:
+            path = self._path / "term_max.npy" if self._path is not None else None
+            if path is not None and path.is_file():
+                self._term_max = np.load(path, mmap_mode="r")
+            else:
+                self._term_max = term_maxima(self._data, self._indptr)
+                if path is not None:
+                    _save_atomically(path, self._term_max)
+        return self._term_max
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except OSError:  # a read-only store: keep the in-memory copy
+        pass
 
 
 class CorpusTokens:

@@ -32,6 +32,7 @@ from spear_envs.webshop import real_data
 from spear_envs.webshop.goal_generator import GoalTable, build_goal_tables
 from spear_envs.webshop.record import derive_record, goal_summary
 from spear_envs.webshop.search import CorpusTokens, document_text
+from spear_envs.webshop.topk import term_maxima
 
 #: Bump on any change to the store's layout or to how records, goals or the index are derived.
 STORE_VERSION = "1"
@@ -152,6 +153,7 @@ def _write_store(out: Path, files: real_data.DataFiles, price_seed: int,
     model = tokens.build_model()
     del tokens
     model.save(str(out / "index"), show_progress=False)
+    np.save(out / "index" / "term_max.npy", term_maxima(model.scores["data"], model.scores["indptr"]))
     meta = {
         "store_version": STORE_VERSION, "products": len(asins), "goal_kinds": list(tables),
         "fingerprint": real_data.sha256_of(files.products)[:16],  # hashed in full, once per build

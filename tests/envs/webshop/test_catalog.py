@@ -133,7 +133,7 @@ def test_catalog_store_is_built_once_and_memory_mapped(tmp_path, monkeypatch):
     stamp = (store / "records.bin").stat().st_mtime_ns
     again = Catalog(CatalogSource(None, 40, 5))  # a second "process": opens the store, builds nothing
     assert (store / "records.bin").stat().st_mtime_ns == stamp
-    assert isinstance(again.store.records, np.memmap) and isinstance(again.search._data, np.memmap)
+    assert isinstance(again.store.records, np.memmap) and isinstance(again.search.model.scores["data"], np.memmap)
     assert [again.record(i) for i in range(40)] == [small.record(i) for i in range(40)]
     query = small.product(0).title
     rebuilt = SearchIndex.for_catalog(small, rebuild=True)  # in memory, from the records
