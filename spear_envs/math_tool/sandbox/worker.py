@@ -325,9 +325,12 @@ def _kill_children() -> None:
 
 
 def _reseed_random() -> None:
-    """Child side: fresh random streams, as a new interpreter has. The stdlib's ``random`` and numpy's
-    global generator reseed themselves at fork; sympy's own generators (``randprime``, ``random_poly``...)
-    would otherwise repeat the worker's stream in every call."""
+    """Child side: fresh random streams, as a new interpreter has. The stdlib's ``random`` reseeds itself
+    at fork; numpy's global generator and sympy's own (``randprime``, ``random_poly``...) are reseeded
+    from the OS here, or every call would repeat the worker's streams."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
     sympy_random = sys.modules.get("sympy.core.random")
     if sympy_random is not None:
         sympy_random.seed()
