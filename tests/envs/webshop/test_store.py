@@ -102,3 +102,14 @@ def test_catalog_size_names():
         with pytest.raises(ValueError, match="catalog size"):
             catalog_size(bad)
     assert len(WebShopEnv(n_products="1k").catalog) == 1000
+
+
+def test_streamed_generator_files_equal_the_in_memory_generator(tmp_path):
+    from spear_envs.webshop.catalog_generator import generate_catalog
+
+    products, attributes, human = generate_catalog(500, seed=4)
+    out = write_catalog(tmp_path, 500, seed=4)  # records spilled to disk, then copied out shuffled
+    assert (out / PRODUCTS_FILE).read_text(encoding="utf-8") == json.dumps(products, ensure_ascii=False)
+    assert (out / ATTRIBUTES_FILE).read_text(encoding="utf-8") == json.dumps(attributes, ensure_ascii=False)
+    assert (out / HUMAN_INS_FILE).read_text(encoding="utf-8") == json.dumps(human, ensure_ascii=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch files left
