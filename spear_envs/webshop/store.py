@@ -110,6 +110,7 @@ def build_store(path: Path, files: real_data.DataFiles, price_seed: int, *,
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the store is shared
     try:
         _write_store(tmp, files, price_seed, progress, extra_meta or {})
         if path.exists():  # a stale or foreign folder (an older build under the same key)
