@@ -7,8 +7,9 @@ in query-term order, of its per-term scores (a repeated query term counts twice)
 :func:`top_k_pruned` follows the MaxScore idea. Split the query terms into *rare* ones (postings of at
 most ``rare_fraction`` of the documents) and *common* ones, whose per-term maxima add up to ``R``.
 Score every document on the rare terms only (``P``; cheap: short postings), and let ``theta`` be the k-th
-largest ``P``. Every score is at least its ``P`` and at most ``P + R``, so the k-th best final score is at
-least ``theta`` (raised to the k-th best exact score of the 4k best-by-``P`` documents), and a document with ``P + R < theta`` can be neither in the top k nor tied with it. Only
+largest ``P`` among the documents of the shortest of them (a lower bound on the k-th largest ``P``). Every score is at least its ``P`` and at most ``P + R``, so the k-th best final score is at
+least ``theta`` (raised to the exact k-th best ``P`` once the documents with ``P >= theta - R`` are found by
+one scan of ``P``, then to the k-th best exact score of the 4k best-by-``P`` of them), and a document with ``P + R < theta`` can be neither in the top k nor tied with it. Only
 the survivors (typically a few hundred of a million) get their exact score, by binary search of each
 term's sorted postings, summed in query-term order as the full method does, so scores, ties and order are
 bit-identical. While the bound cannot prune (fewer than ``k`` documents with ``P > 0``, or ``R`` not below
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Slack on the pruning bound, far above float rounding of a sum of a few dozen float32 scores.
-_SLACK = 1e-6
+#: Relative slack on the pruning bounds, far above the rounding of a float32 sum of a few dozen scores
+#: (``P`` is summed in float32: half the memory traffic; the final scores are exact float64 sums).
+_SLACK = 1e-4
 
 
 def term_maxima(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -51,26 +53,37 @@ def top_k_pruned(data, indices, indptr, maxima: np.ndarray, n_docs: int, terms: 
     lengths = {t: int(indptr[t + 1] - indptr[t]) for t in terms}
     scored = [t for t in terms if lengths[t] <= rare_fraction * n_docs]
     common = sorted((t for t in terms if lengths[t] > rare_fraction * n_docs), key=lambda t: -float(maxima[t]))
-    partial = np.zeros(n_docs)
+    partial = np.zeros(n_docs, dtype=np.float32)
     for t in scored:
         partial[indices[indptr[t]:indptr[t + 1]]] += data[indptr[t]:indptr[t + 1]]
     while True:  # move common terms into P, the one with the largest maximum first, until the bound prunes
         if not common:
             return top_k_full(data, indices, indptr, n_docs, terms, k)
-        candidates = np.flatnonzero(partial) if scored else np.zeros(0, dtype=np.int64)
         reach = sum(float(maxima[t]) for t in common) * (1 + _SLACK) + _SLACK
-        if len(candidates) >= k:
-            theta = float(np.partition(partial[candidates], len(candidates) - k)[len(candidates) - k])
+        # theta: the k-th best P among the documents of the shortest scored posting list (distinct
+        # documents, a subset of all: a lower bound on the k-th best P, found without a scan of all)
+        shortest = min(scored, key=lambda t: int(indptr[t + 1] - indptr[t])) if scored else None
+        if shortest is not None and indptr[shortest + 1] - indptr[shortest] >= k:
+            sample = partial[indices[indptr[shortest]:indptr[shortest + 1]]]
+            theta = float(np.partition(sample, len(sample) - k)[len(sample) - k]) * (1 - _SLACK) - _SLACK
             if reach < theta:
                 break
         t = common.pop(0)
         partial[indices[indptr[t]:indptr[t + 1]]] += data[indptr[t]:indptr[t + 1]]
         scored.append(t)
-    # Raise the bound: the exact k-th best score among the 4k best-by-P documents is also a lower bound.
-    probe = np.sort(candidates[np.argpartition(-partial[candidates], min(4 * k, len(candidates)) - 1)[:4 * k]])
-    probe_scores = exact_scores(data, indices, indptr, terms, probe)
-    theta = max(theta, float(np.partition(probe_scores, len(probe) - k)[len(probe) - k]))
-    survivors = candidates[partial[candidates] + reach >= theta]
+    # documents that can still reach theta: P + reach >= theta (only scored terms' documents have P > 0)
+    survivors = np.flatnonzero(partial >= theta - reach)  # theta > reach: documents with P = 0 are out
+    if len(survivors) >= k:  # they hold the k best P: their k-th best P is the exact k-th best P
+        kth = float(np.partition(partial[survivors], len(survivors) - k)[len(survivors) - k])
+        theta = max(theta, kth * (1 - _SLACK) - _SLACK)
+        survivors = survivors[partial[survivors] + reach >= theta]
+    # Raise the bound: the exact k-th best score among the 4k best-by-P survivors is also a lower bound.
+    if len(survivors) > 4 * k:
+        probe = np.sort(survivors[np.argpartition(-partial[survivors], 4 * k - 1)[:4 * k]])
+        probe_scores = exact_scores(data, indices, indptr, terms, probe)
+        kth = float(np.partition(probe_scores, len(probe) - k)[len(probe) - k])
+        theta = max(theta, kth * (1 - _SLACK) - _SLACK)
+        survivors = survivors[partial[survivors] + reach >= theta]
     scores = exact_scores(data, indices, indptr, terms, survivors)
     positive = scores > 0
     return _cut(survivors[positive], scores[positive], k)
@@ -80,6 +93,7 @@ def exact_scores(data, indices, indptr, terms: list[int], docs: np.ndarray) -> n
     """The full scores of ``docs`` (ascending ids): each term's score found by binary search of its sorted
     postings, added in query-term order (the float64 sums of :func:`top_k_full`, bit for bit)."""
     scores = np.zeros(len(docs))
+    docs = docs.astype(indices.dtype, copy=False)  # same dtype as the postings: no per-call cast of them
     for t in terms:
         lo, hi = int(indptr[t]), int(indptr[t + 1])
         postings = indices[lo:hi]

@@ -38,7 +38,7 @@ def _prunes(data, indices, indptr, maxima, n, terms, rare_fraction) -> bool:
     original = topk.top_k_full
     topk.top_k_full = lambda *a: calls.append(1) or original(*a)
     try:
-        topk.top_k_pruned(data, indices, indptr, maxima, n, terms, 50, rare_fraction)
+        topk.top_k_pruned(data, indices, indptr, maxima, n, terms, 5, rare_fraction)
     finally:
         topk.top_k_full = original
     return not calls
