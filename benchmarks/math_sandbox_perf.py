@@ -44,9 +44,9 @@ def main() -> None:
         for name, code in SNIPPETS.items():
             slow = calls_per_second(plain, code, args.calls)
             fast = calls_per_second(pool, code, args.calls * 10)
-            print(f"{name:<8} {slow:>14.2f} {fast:>13.1f} {fast / slow:>10.1f}x"
-                  + (f"   (target >= {TARGET_X:g}x: {'met' if fast / slow >= TARGET_X else 'NOT met'})" if name == "sympy"
-                     else ""))
+            verdict = "met" if fast / slow >= TARGET_X else "NOT met"
+            note = f"   (target >= {TARGET_X:g}x: {verdict})" if name == "sympy" else ""
+            print(f"{name:<8} {slow:>14.2f} {fast:>13.1f} {fast / slow:>10.1f}x{note}")
 
 
 if __name__ == "__main__":

@@ -214,7 +214,8 @@ def _open_or_build(source: CatalogSource, files: real_data.DataFiles) -> Catalog
             report = _progress if big or (source.data_dir is None and source.n_products >= _PROGRESS_FROM) else None
             if report:
                 report(f"building the catalog store {path} (once; later processes open it in seconds)")
-            build_store(path, files, source.price_seed, progress=report, extra_meta={"generate_s": round(generate_s, 1)})
+            build_store(path, files, source.price_seed, progress=report,
+                        extra_meta={"generate_s": round(generate_s, 1)})
         return CatalogStore(path)
 
 

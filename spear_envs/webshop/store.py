@@ -131,7 +131,8 @@ def _write_store(out: Path, files: real_data.DataFiles, price_seed: int,
     with open(out / "records.bin", "wb") as f:
         for record in iter_products(files, price_seed):
             asins.append(record["asin"])
-            offsets.append(offsets[-1] + f.write(zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"), 6)))
+            blob = zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"), 6)
+            offsets.append(offsets[-1] + f.write(blob))
             summaries.append(goal_summary(record))
             tokens.add(document_text(record))
             if progress and len(asins) % 100_000 == 0:

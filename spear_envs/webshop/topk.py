@@ -6,15 +6,17 @@ in query-term order, of its per-term scores (a repeated query term counts twice)
 
 :func:`top_k_pruned` follows the MaxScore idea. Split the query terms into *rare* ones (postings of at
 most ``rare_fraction`` of the documents) and *common* ones, whose per-term maxima add up to ``R``.
-Score every document on the rare terms only (``P``; cheap: short postings), and let ``theta`` be the k-th
-largest ``P`` among the documents of the shortest of them (a lower bound on the k-th largest ``P``). Every score is at least its ``P`` and at most ``P + R``, so the k-th best final score is at
-least ``theta`` (raised to the exact k-th best ``P`` once the documents with ``P >= theta - R`` are found by
-one scan of ``P``, then to the k-th best exact score of the 4k best-by-``P`` of them), and a document with ``P + R < theta`` can be neither in the top k nor tied with it. Only
-the survivors (typically a few hundred of a million) get their exact score, by binary search of each
-term's sorted postings, summed in query-term order as the full method does, so scores, ties and order are
-bit-identical. While the bound cannot prune (fewer than ``k`` documents with ``P > 0``, or ``R`` not below
-``theta``), the common term with the largest maximum is moved into ``P``; with none left it is
-:func:`top_k_full`.
+Score every document on the rare terms only (``P``, summed in float32; cheap: short postings). Every
+final score is at least its ``P`` and at most ``P + R``. Let ``theta`` be the k-th largest ``P`` among the
+documents of the shortest rare posting list (a lower bound on the k-th largest ``P``, hence on the k-th
+best final score); one scan of ``P`` finds the documents with ``P >= theta - R``, which raises ``theta``
+to the exact k-th largest ``P``, then to the k-th best exact score of the 4k best-by-``P`` of them. A
+document with ``P + R < theta`` can be neither in the top k nor tied with it. Only the survivors
+(typically a few hundred of a million) get their exact score, by binary search of each term's sorted
+postings, summed in query-term order as the full method does, so scores, ties and order are
+bit-identical (every bound carries a relative slack of ``1e-4`` for float rounding). While the bound
+cannot prune (the shortest rare list has fewer than ``k`` documents, or ``R`` is not below ``theta``),
+the common term with the largest maximum is moved into ``P``; with none left it is :func:`top_k_full`.
 """
 
 from __future__ import annotations
