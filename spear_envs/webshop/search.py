@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 TOP_K = 50
 #: Catalogs of at least this many documents use the pruned exact top-k (``topk.py``).
-PRUNE_FROM = 200_000
+PRUNE_FROM = 50_000
 K1, B = 0.9, 0.4
 #: Lucene's English stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET).
 STOP_WORDS = frozenset(

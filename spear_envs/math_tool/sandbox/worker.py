@@ -122,6 +122,8 @@ def _warm_up(config: dict) -> None:
             stdout, sys.stdout = sys.stdout, null
             try:
                 exec(compile(config["warmup"], "<warm-up>", "exec"), namespace)
+            except Exception:  # only a speed-up: a library version without some call must not stop the pool
+                traceback.print_exc()
             finally:
                 sys.stdout = stdout
     del namespace
