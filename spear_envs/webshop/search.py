@@ -9,8 +9,10 @@ tokens (sizes such as "9", or the "5" of "10.5"), which bm25s's default would dr
 The index is built once per catalog, with the catalog's on-disk store (``store.py``), and loaded
 memory-mapped (``bm25s`` ``mmap=True``), so every process shares its pages. Documents are turned into
 token ids one at a time (:class:`CorpusTokens`), so building it for 1.18M products does not hold 10^8
-token strings in memory. Results are deterministic: ties are broken by catalog order; only documents that
-match a query token are returned (``Total results`` is at most 50, as upstream).
+token strings in memory. From 50k products a query is answered by an exact pruned top-k (``topk.py``):
+the same hits, in the same order, as scoring every product. Results are deterministic: ties are broken
+by catalog order; only documents that match a query token are returned (``Total results`` is at most
+50, as upstream).
 """
 
 from __future__ import annotations
