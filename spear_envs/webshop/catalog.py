@@ -1,131 +1,58 @@
-"""One loaded WebShop catalog (products + goals + search index), shared by every env in a process.
+"""One WebShop catalog (products + goals + search index), shared by every env and every process.
 
 :func:`get_catalog` returns the process-wide :class:`Catalog` for a :class:`CatalogSource` (a data
 directory, or a generated catalog named by ``(n_products, seed)``); env instances and web sessions
 hold a reference, never a copy. Generated catalogs are written once in the upstream file format under
-``cache_dir("webshop", ...)`` and then read through the same loader as real files.
+``cache_dir("webshop", ...)`` and read through the same streaming loader as real files.
 
-Products are derived exactly as upstream's ``load_products`` (spec WEBSHOP.md §1.1) and kept as
-zlib-compressed JSON blobs, decoded on access (with a small LRU cache), so a 100k-product catalog costs
-tens of MB instead of hundreds.
+The loaded catalog lives on disk as a store (``store.py``): products derived exactly as upstream's
+``load_products`` (``record.py``) as zlib-compressed JSON, the goal tables and the BM25 index, built once
+per source and memory-mapped read-only by every process, so a second process (or a Ray env worker)
+opens a 1.18M-product catalog in well under a second and shares its pages instead of copying them.
+Stores are keyed by ``(generator version, n_products, seed, price_seed)`` for generated catalogs, and
+by the data files' fingerprints and ``price_seed`` for real ones; a file lock makes concurrent first
+openers wait for one build instead of each building.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
-import random
-import re
+import sys
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from spear_envs.core.cache import cache_dir
 from spear_envs.webshop import real_data
-from spear_envs.webshop.catalog_generator import GENERATOR_VERSION, write_catalog
-from spear_envs.webshop.goal_generator import GoalTable, build_goal_tables
+from spear_envs.webshop.catalog_generator import (
+    ATTRIBUTES_FILE, GENERATOR_VERSION, HUMAN_INS_FILE, PRODUCTS_FILE, write_catalog,
+)
+from spear_envs.webshop.goal_generator import GoalTable
+from spear_envs.webshop.record import Product, actual_price, derive_record, parse_pricing
+from spear_envs.webshop.store import STORE_VERSION, CatalogStore, build_store, is_built
 
-#: Keys upstream's loader drops (scraping-only).
-_DROPPED = {
-    "product_information", "brand", "brand_url", "list_price", "availability_quantity", "availability_status",
-    "total_reviews", "total_answered_questions", "seller_id", "seller_name", "fulfilled_by_amazon",
-    "fast_track_message", "aplus_present", "small_description_old",
-}
-
-
-@dataclass(frozen=True)
-class Product:
-    """A product as the site shows it (upstream's derived fields)."""
-
-    asin: str
-    title: str
-    description: str
-    bullets: tuple[str, ...]
-    price_tag: str  # "$39.99" or "$45.0 to $60.0"
-    price: float  # the actual price: single price, a seeded draw within a range, or 100.0
-    options: dict[str, list[str]]  # lower-cased group name -> lower-cased values, in file order
-    attributes: tuple[str, ...]  # ("DUMMY_ATTR",) when the attribute file has none
-    category: str
-    query: str
-    product_category: str
-    main_image: str
-    reviews: tuple[dict, ...]
-    instruction_text: str | None
-    instruction_attributes: tuple[str, ...]
-    human_instructions: tuple[dict, ...]
-
-    @classmethod
-    def from_record(cls, r: dict) -> "Product":
-        return cls(
-            r["asin"], r["title"], r["description"], tuple(r["bullets"]), r["price_tag"], r["price"],
-            r["options"], tuple(r["attributes"]), r["category"], r["query"], r["product_category"],
-            r["main_image"], tuple(r["reviews"]), r["instruction_text"], tuple(r["instruction_attributes"]),
-            tuple(r["human_instructions"]),
-        )
+#: Named generated-catalog sizes; ``"full"`` is upstream WebShop's full product count.
+CATALOG_SIZES = {"1k": 1_000, "100k": 100_000, "full": 1_180_000}
+#: Builds of at least this many products report progress on stderr.
+_PROGRESS_FROM = 200_000
 
 
-def parse_pricing(pricing: Any) -> tuple[list[float], str]:
-    """Upstream's price parsing: split on "$", keep digits and dots; at most 2 values; "" -> [100.0]."""
-    if not pricing or not isinstance(pricing, str):
-        return [100.0], "$100.0"
-    values = []
-    for part in pricing.split("$")[1:]:
-        digits = re.sub(r"[^\d.]", "", part)
-        try:
-            values.append(float(digits))
-        except ValueError:
-            continue
-    if not values:
-        return [100.0], "$100.0"
-    if len(values) == 1:
-        return values, f"${values[0]}"
-    return values[:2], f"${values[0]} to ${values[1]}"
-
-
-def actual_price(asin: str, prices: list[float], price_seed: int) -> float:
-    """The price charged: the single price, or a uniform draw in the range seeded by (price_seed, asin)."""
-    if len(prices) == 1:
-        return prices[0]
-    lo, hi = prices[0], prices[1]
-    return random.Random(f"{price_seed}:{asin}").uniform(lo, hi)
-
-
-def derive_record(raw: dict, attrs: dict | None, human: list | None, price_seed: int) -> dict:
-    """One raw product (+ its attribute record and human instructions) -> the derived record."""
-    bullets = raw.get("small_description") or []
-    if isinstance(bullets, str):
-        bullets = [bullets]
-    prices, tag = parse_pricing(raw.get("pricing"))
-    options: dict[str, list[str]] = {}
-    custom = raw.get("customization_options")
-    if isinstance(custom, dict):
-        for name, values in custom.items():
-            if values is None:
-                continue
-            options[str(name).lower()] = [str(v.get("value", "")).lower().strip().replace("/", " | ") for v in values]
-    attrs = attrs or {}
-    images = raw.get("images") or [""]
-    return {
-        "asin": raw["asin"],
-        "title": str(raw.get("name") or ""),
-        "description": str(raw.get("full_description") or ""),
-        "bullets": [str(b) for b in bullets],
-        "price_tag": tag,
-        "price": actual_price(raw["asin"], prices, price_seed),
-        "options": options,
-        "attributes": list(attrs.get("attributes") or ["DUMMY_ATTR"]),
-        "category": str(raw.get("category") or ""),
-        "query": str(raw.get("query") or "").lower().strip(),
-        "product_category": str(raw.get("product_category") or ""),
-        "main_image": str(images[0] or ""),
-        "reviews": [r for r in raw.get("reviews") or [] if isinstance(r, dict)],
-        "instruction_text": attrs.get("instruction"),
-        "instruction_attributes": list(attrs.get("instruction_attributes") or []),
-        "human_instructions": [h for h in human or [] if isinstance(h, dict)],
-    }
+def catalog_size(value: int | str) -> int:
+    """A product count from an int or a name in :data:`CATALOG_SIZES` (``ValueError`` otherwise)."""
+    if isinstance(value, str):
+        if value not in CATALOG_SIZES:
+            raise ValueError(f"catalog size must be an int or one of {sorted(CATALOG_SIZES)}, got {value!r}")
+        return CATALOG_SIZES[value]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"catalog size must be an int or one of {sorted(CATALOG_SIZES)}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -142,69 +69,74 @@ class CatalogSource:
     price_seed: int = 233
     verify_data: bool = True
 
+    def generated_dir(self) -> Path:
+        """Where the generated files of ``(n_products, seed)`` live (not created)."""
+        return cache_dir("webshop", f"generated-v{GENERATOR_VERSION}") / f"n{self.n_products}-s{self.seed}"
+
     def resolved_dir(self) -> Path:
+        """The data directory: ``data_dir``, or the generated files' folder (generated if missing)."""
         if self.data_dir is not None:
             return Path(self.data_dir).expanduser().resolve()
-        out = cache_dir("webshop", f"generated-v{GENERATOR_VERSION}", f"n{self.n_products}-s{self.seed}")
-        from spear_envs.webshop.catalog_generator import PRODUCTS_FILE
-
+        out = self.generated_dir()
         if not (out / PRODUCTS_FILE).is_file():
-            write_catalog(out, self.n_products, self.seed)
+            write_catalog(out, self.n_products, self.seed, progress=_progress if self.n_products >= _PROGRESS_FROM
+                          else None)
         return out
+
+    def store_path(self, files: real_data.DataFiles | None = None) -> Path:
+        """The store folder: by generator version/size/seed, or by the data files' fingerprints."""
+        root = cache_dir("webshop", f"store-v{STORE_VERSION}")
+        if self.data_dir is None:
+            return root / f"gen{GENERATOR_VERSION}-n{self.n_products}-s{self.seed}-p{self.price_seed}"
+        assert files is not None
+        prints = [real_data.file_fingerprint(p) if p else "-" for p in (files.products, files.attributes, files.human)]
+        digest = hashlib.sha256("|".join(prints + [str(self.price_seed)]).encode()).hexdigest()[:20]
+        return root / f"data-{digest}"
 
 
 class Catalog:
-    """Products, goal tables and the search index of one data source (read-only after construction)."""
+    """Products, goal tables and the search index of one data source (read-only, memory-mapped)."""
 
     def __init__(self, source: CatalogSource):
         self.source = source
-        self.data_dir = source.resolved_dir()
-        files = real_data.find_data_files(self.data_dir)
-        if source.verify_data:
-            for path in (files.products, files.attributes, files.human):
-                if path is not None:
-                    real_data.verify_file(path)
+        if source.data_dir is None:
+            self.data_dir = source.generated_dir()
+            files = real_data.DataFiles(self.data_dir / PRODUCTS_FILE, self.data_dir / ATTRIBUTES_FILE,
+                                        self.data_dir / HUMAN_INS_FILE)
+        else:
+            self.data_dir = source.resolved_dir()
+            files = real_data.find_data_files(self.data_dir)
+            if source.verify_data:
+                for path in (files.products, files.attributes, files.human):
+                    if path is not None:
+                        real_data.verify_file(path)
         self.files = files
-        self.fingerprint = real_data.file_fingerprint(files.products)[:16]
-        attributes = real_data.load_json_object(files.attributes)
-        human = real_data.load_json_object(files.human) if files.human else {}
-        self.asins: list[str] = []
-        self.index_of: dict[str, int] = {}
-        self._blobs: list[bytes] = []
-        summaries = []
-        for raw in real_data.iter_json_array(files.products):
-            asin = raw.get("asin")
-            if not isinstance(asin, str) or asin == "nan" or len(asin) > 10 or asin in self.index_of:
-                continue
-            record = derive_record(raw, attributes.get(asin), human.get(asin), source.price_seed)
-            self.index_of[asin] = len(self.asins)
-            self.asins.append(asin)
-            self._blobs.append(zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"), 6))
-            summaries.append(_goal_summary(record))
-        del attributes, human
-        if not self.asins:
-            raise real_data.DataFileError(f"{files.products} holds no usable products")
-        self.goal_tables: dict[str, GoalTable] = build_goal_tables(summaries, self.asins)
+        self.store = _open_or_build(source, files)
+        self.fingerprint: str = self.store.meta["fingerprint"]
+        self.asins = AsinList(self.store)
+        self.index_of = AsinIndex(self.store)
+        self.goal_tables: dict[str, GoalTable] = self.store.goal_tables
         self._product = lru_cache(maxsize=512)(self._decode)
         self._search = None
         self._search_lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.asins)
+        return len(self.store)
 
     def _decode(self, i: int) -> Product:
-        return Product.from_record(json.loads(zlib.decompress(self._blobs[i])))
+        return Product.from_record(self.record(i))
 
     def product(self, key: int | str) -> Product:
         """A product by index or ASIN (``KeyError`` for an unknown ASIN)."""
         return self._product(self.index_of[key] if isinstance(key, str) else key)
 
     def record(self, i: int) -> dict:
-        return json.loads(zlib.decompress(self._blobs[i]))
+        """The derived record of product ``i`` as a dict (decoded from the store)."""
+        return json.loads(zlib.decompress(self.store.blob(i)))
 
     @property
     def search(self):
-        """The catalog's :class:`~spear_envs.webshop.search.SearchIndex` (built or loaded on first use)."""
+        """The catalog's :class:`~spear_envs.webshop.search.SearchIndex` (memory-mapped on first use)."""
         if self._search is None:
             with self._search_lock:
                 if self._search is None:
@@ -227,23 +159,68 @@ class Catalog:
         }
 
 
-def _goal_summary(record: dict) -> dict:
-    """The small part of a derived record that goal building needs (kept only during loading)."""
-    return {
-        "n_combos": _n_combos(record["options"]) if record["instruction_text"] else 0,
-        "instruction_attributes": record["instruction_attributes"] if record["instruction_text"] else [],
-        "human": [
-            i for i, h in enumerate(record["human_instructions"]) if h.get("instruction_attributes")
-        ],
-        "human_attributes": [h.get("instruction_attributes") or [] for h in record["human_instructions"]],
-    }
+class AsinList:
+    """The catalog's ASINs in catalog order, as a read-only sequence of ``str`` (memory-mapped)."""
+
+    def __init__(self, store: CatalogStore):
+        self._asins = store.asins
+
+    def __len__(self) -> int:
+        return len(self._asins)
+
+    def __getitem__(self, i: int) -> str:
+        return str(self._asins[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(a) for a in self._asins)
 
 
-def _n_combos(options: dict[str, list[str]]) -> int:
-    n = 1  # an empty option group gives no combination at all (as itertools.product)
-    for values in options.values():
-        n *= len(values)
-    return n
+class AsinIndex:
+    """ASIN -> catalog index, a read-only mapping backed by the store's sorted ASINs."""
+
+    def __init__(self, store: CatalogStore):
+        self._store = store
+
+    def __getitem__(self, asin: str) -> int:
+        i = self._store.find(asin) if isinstance(asin, str) else None
+        if i is None:
+            raise KeyError(asin)
+        return i
+
+    def __contains__(self, asin: object) -> bool:
+        return isinstance(asin, str) and self._store.find(asin) is not None
+
+    def get(self, asin: str, default: int | None = None) -> int | None:
+        i = self._store.find(asin) if isinstance(asin, str) else None
+        return default if i is None else i
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+def _open_or_build(source: CatalogSource, files: real_data.DataFiles) -> CatalogStore:
+    """Open the source's store, building it first (under a file lock, once across processes) if missing."""
+    path = source.store_path(files if source.data_dir is not None else None)
+    if is_built(path):
+        return CatalogStore(path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait, then open its build
+        if not is_built(path):
+            started = time.perf_counter()
+            if source.data_dir is None:
+                source.resolved_dir()  # generate the upstream-format files if missing
+            generate_s = time.perf_counter() - started
+            big = source.data_dir is not None and files.products.stat().st_size > 256 << 20
+            report = _progress if big or (source.data_dir is None and source.n_products >= _PROGRESS_FROM) else None
+            if report:
+                report(f"building the catalog store {path} (once; later processes open it in seconds)")
+            build_store(path, files, source.price_seed, progress=report,
+                        extra_meta={"generate_s": round(generate_s, 1)})
+        return CatalogStore(path)
+
+
+def _progress(message: str) -> None:
+    print(f"[webshop] {message}", file=sys.stderr, flush=True)
 
 
 _CATALOGS: dict[CatalogSource, Catalog] = {}
@@ -268,4 +245,4 @@ def default_data_dir() -> str | None:
 
 
 __all__ = ["Catalog", "CatalogSource", "Product", "get_catalog", "parse_pricing", "actual_price", "derive_record",
-           "default_data_dir"]
+           "default_data_dir", "catalog_size", "CATALOG_SIZES"]

@@ -21,10 +21,12 @@ The same ``(n_products, seed)`` always gives byte-identical files (``write_catal
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import random
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from spear_envs.webshop.taxonomy import BRANDS, PRODUCT_TYPES, ProductType
 
@@ -278,19 +280,21 @@ def _parse_prices(pricing: str) -> list[float]:
     return [float(re.sub(r"[^\d.]", "", p)) for p in pricing.split("$")[1:] if re.sub(r"[^\d.]", "", p)]
 
 
-def generate_catalog(n_products: int = 1000, seed: int = 0) -> tuple[list[dict], dict[str, dict], dict[str, list]]:
-    """Generate ``n_products`` raw product records, their attribute file and human instructions.
+def _generate(n_products: int, seed: int, keep) -> tuple[list[int], dict[str, dict], dict[str, list]]:
+    """The generator's core: render products in family order, handing each raw record to ``keep``.
 
-    Deterministic in ``(n_products, seed)``. Raises ``ValueError`` for ``n_products < 10``.
+    Returns the shuffled file order (indices into the kept sequence), the attribute file and the
+    human instructions. ``keep`` may store records in memory or spill them to disk; the RNG stream does
+    not depend on it, so every caller gets the same products.
     """
-    if not isinstance(n_products, int) or n_products < 10:
+    if not isinstance(n_products, int) or isinstance(n_products, bool) or n_products < 10:
         raise ValueError(f"n_products must be an int >= 10, got {n_products!r}")
     gen = _Generator(seed)
     rng = gen.rng
-    products: list[dict] = []
     attributes: dict[str, dict] = {}
     human: dict[str, list] = {}
-    while len(products) < n_products:
+    count = 0
+    while count < n_products:
         ptype = PRODUCT_TYPES[rng.randrange(len(PRODUCT_TYPES))]
         base = gen.base_product(ptype)
         ins = gen.instruction(base) if rng.random() < 0.7 else None
@@ -299,28 +303,65 @@ def generate_catalog(n_products: int = 1000, seed: int = 0) -> tuple[list[dict],
             sib = gen.sibling(base, ins[1] if ins else [])
             family.append((sib, gen.instruction(sib) if rng.random() < 0.4 else None))
         for spec, ins_ in family:
-            if len(products) >= n_products:
+            if count >= n_products:
                 break
             asin = gen.asin()
-            products.append(gen.render(spec, asin))
+            keep(gen.render(spec, asin))
+            count += 1
             record: dict[str, Any] = {"attributes": list(spec["attributes"])}
             if ins_:
                 record["instruction"], record["instruction_attributes"] = ins_
                 if rng.random() < 0.35:
                     human[asin] = [gen.human_instruction(spec, asin, ins_[1])]
             attributes[asin] = record
-    order = list(range(len(products)))
+    order = list(range(count))
     rng.shuffle(order)  # upstream's file is "shuffled": families are not adjacent
+    return order, attributes, human
+
+
+def generate_catalog(n_products: int = 1000, seed: int = 0) -> tuple[list[dict], dict[str, dict], dict[str, list]]:
+    """Generate ``n_products`` raw product records, their attribute file and human instructions.
+
+    Deterministic in ``(n_products, seed)``. Raises ``ValueError`` for ``n_products < 10``. Holds every
+    record in memory; :func:`write_catalog` streams them to disk instead (any size).
+    """
+    products: list[dict] = []
+    order, attributes, human = _generate(n_products, seed, products.append)
     return [products[i] for i in order], attributes, human
 
 
-def write_catalog(out_dir: str | os.PathLike, n_products: int = 1000, seed: int = 0) -> Path:
-    """Write the three generated files into ``out_dir`` (atomically, byte-stable) and return it."""
+def write_catalog(out_dir: str | os.PathLike, n_products: int = 1000, seed: int = 0,
+                  progress: Callable[[str], None] | None = None) -> Path:
+    """Write the three generated files into ``out_dir`` (atomically, byte-stable) and return it.
+
+    The product file is the byte-identical ``json.dumps(products, ensure_ascii=False)`` of
+    :func:`generate_catalog`, written without holding the records in memory: each rendered record is
+    spilled to a scratch file as it is made, then copied out in the shuffled order, so a 1.18M-product
+    catalog (several GB of JSON) needs memory only for the attribute and human-instruction files.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    products, attributes, human = generate_catalog(n_products, seed)
-    for name, data in ((PRODUCTS_FILE, products), (ATTRIBUTES_FILE, attributes), (HUMAN_INS_FILE, human)):
+    tmp_products = out / f".{PRODUCTS_FILE}.{os.getpid()}.tmp"
+    with tempfile.TemporaryFile(dir=out) as spill:
+        offsets = [0]
+
+        def keep(record: dict) -> None:
+            offsets.append(offsets[-1] + spill.write(json.dumps(record, ensure_ascii=False).encode("utf-8")))
+            if progress and len(offsets) % 100_000 == 1:
+                progress(f"generated {len(offsets) - 1:,} / {n_products:,} products")
+
+        order, attributes, human = _generate(n_products, seed, keep)
+        spill.flush()
+        with mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ) as view, open(tmp_products, "wb") as f:
+            f.write(b"[")
+            for k, i in enumerate(order):
+                if k:
+                    f.write(b", ")
+                f.write(view[offsets[i]:offsets[i + 1]])
+            f.write(b"]")
+    for name, data in ((ATTRIBUTES_FILE, attributes), (HUMAN_INS_FILE, human)):
         tmp = out / f".{name}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, out / name)
+    os.replace(tmp_products, out / PRODUCTS_FILE)  # last: its presence means the set is complete
     return out

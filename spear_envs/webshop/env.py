@@ -27,7 +27,7 @@ import copy
 from typing import Any, ClassVar
 
 from spear_envs.core.text_env import TextEnv
-from spear_envs.webshop.catalog import Catalog, CatalogSource, default_data_dir, get_catalog
+from spear_envs.webshop.catalog import Catalog, CatalogSource, catalog_size, default_data_dir, get_catalog
 from spear_envs.webshop.goal_generator import SPLITS, Goal
 from spear_envs.webshop.nouns import get_noun_extractor
 from spear_envs.webshop.pages import InvalidAction, Shop
@@ -43,7 +43,8 @@ class WebShopEnv(TextEnv):
         max_steps: steps before truncation (15, as verl-agent/SPEAR).
         observation_mode: ``"text"`` (upstream's " [SEP] "-joined visible text), ``"text_rich"`` or ``"html"``.
         data_dir: folder with upstream files; ``None`` uses ``$SPEAR_WEBSHOP_DATA`` or the generated catalog.
-        n_products, catalog_seed: size and seed of the generated catalog (ignored with ``data_dir``).
+        n_products, catalog_seed: size and seed of the generated catalog (ignored with ``data_dir``);
+            ``n_products`` may name a size: ``"1k"``, ``"100k"`` or ``"full"`` (upstream's 1.18M products).
         goals: ``"synthetic"`` (attribute-file instructions x option combinations) or ``"human"``.
         split: ``"train"``, ``"eval"`` or ``"test"`` (disjoint by target product).
         reward_mode, success_reward: see the module docstring.
@@ -61,7 +62,7 @@ class WebShopEnv(TextEnv):
         *,
         observation_mode: str = "text",
         data_dir: str | None = None,
-        n_products: int = 1000,
+        n_products: int | str = 1000,
         catalog_seed: int = 0,
         goals: str = "synthetic",
         split: str = "train",
@@ -86,7 +87,8 @@ class WebShopEnv(TextEnv):
         self.goal_kind, self.split = goals, split
         self.noun_extractor_name = noun_extractor
         self._shop_options = dict(show_attrs=show_attrs, search_anywhere=search_anywhere, hide_done_dump=hide_done_dump)
-        self._source = CatalogSource(data_dir or default_data_dir(), n_products, catalog_seed, verify_data=verify_data)
+        self._source = CatalogSource(data_dir or default_data_dir(), catalog_size(n_products), catalog_seed,
+                                     verify_data=verify_data)
         self._catalog: Catalog = get_catalog(self._source)
         self._catalog.goals(goals, split)  # fail now on an unknown goal kind
         self._nouns = get_noun_extractor(noun_extractor)

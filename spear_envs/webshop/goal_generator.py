@@ -102,6 +102,7 @@ class GoalTable:
 
     def __init__(self, kind: str, products: np.ndarray, subs: np.ndarray, weights: np.ndarray, splits: np.ndarray):
         self.kind, self.products, self.subs, self.weights, self.splits = kind, products, subs, weights, splits
+        self._split_cache: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def sizes(self) -> dict[str, int]:
         return {name: int((self.splits == k).sum()) for k, name in enumerate(SPLITS)}
@@ -109,15 +110,20 @@ class GoalTable:
     def split(self, name: str, catalog: "Catalog") -> "GoalSplit":
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
-        ids = np.flatnonzero(self.splits == SPLITS.index(name))
-        return GoalSplit(self, ids, name, catalog)
+        if name not in self._split_cache:  # computed once per process (millions of goals at 1.18M products)
+            ids = np.flatnonzero(self.splits == SPLITS.index(name))
+            self._split_cache[name] = (ids, sampling_cdf(self.weights[ids]) if len(ids) else None)
+        ids, cdf = self._split_cache[name]
+        return GoalSplit(self, ids, name, catalog, cdf)
 
 
 class GoalSplit:
     """The goals of one split, materialised on access (``len``, ``[i]``, :meth:`sample`)."""
 
-    def __init__(self, table: GoalTable, ids: np.ndarray, name: str, catalog: "Catalog"):
+    def __init__(self, table: GoalTable, ids: np.ndarray, name: str, catalog: "Catalog",
+                 cdf: np.ndarray | None = None):
         self.table, self.ids, self.name, self.catalog = table, ids, name, catalog
+        self._cdf = cdf if cdf is not None or not len(ids) else sampling_cdf(table.weights[ids])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -130,9 +136,23 @@ class GoalSplit:
         return make_goal(product, self.table.kind, int(self.table.subs[g]), float(self.table.weights[g]))
 
     def sample(self, rng: np.random.Generator) -> int:
-        """A goal index drawn with the goals' weights (upstream favours rare attributes)."""
-        w = self.table.weights[self.ids]
-        return int(rng.choice(len(self.ids), p=w / w.sum()))
+        """A goal index drawn with the goals' weights (upstream favours rare attributes).
+
+        The same draw as ``rng.choice(len(self), p=w / w.sum())`` (one ``rng.random()`` located in the
+        normalised cumulative weights), without rebuilding the cumulative sum of millions of goals per call.
+        """
+        if not len(self.ids):
+            raise ValueError(f"the {self.name} split has no goals to sample")
+        return int(self._cdf.searchsorted(rng.random(), side="right"))
+
+
+def sampling_cdf(weights: np.ndarray) -> np.ndarray:
+    """Normalised cumulative weights, as ``numpy.random.Generator.choice`` builds them: ``cumsum(p) / last``
+    with ``p = weights / sum(weights)``."""
+    w = np.asarray(weights, dtype=np.float64)
+    cdf = (w / w.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf
 
 
 def make_goal(product: "Product", kind: str, sub: int, weight: float) -> Goal:
@@ -155,25 +175,38 @@ def make_goal(product: "Product", kind: str, sub: int, weight: float) -> Goal:
 
 
 def build_goal_tables(summaries: list[dict], asins: list[str]) -> dict[str, GoalTable]:
-    """Goal tables ``{"synthetic": ..., "human": ...}`` from the per-product summaries made at load time."""
+    """Goal tables ``{"synthetic": ..., "human": ...}`` from the per-product summaries made at load time.
+
+    Goals are listed product by product (sub-indices in order). A synthetic goal's weight is the mean
+    over its attributes ``a`` of ``1 / count(a)``, ``count(a)`` = the number of synthetic goals whose
+    attributes include ``a``; all goals of a product share its attributes, so the weight is computed
+    once per product and repeated (1.0 without attributes; human goals weigh 1.0).
+    """
     tables = {}
     for kind in ("synthetic", "human"):
-        prods, subs, attr_lists = [], [], []
-        for i, s in enumerate(summaries):
-            if kind == "synthetic":
-                for k in range(s["n_combos"]):
-                    prods.append(i), subs.append(k), attr_lists.append(s["instruction_attributes"])
-            else:
-                for k in s["human"]:
-                    prods.append(i), subs.append(k), attr_lists.append(s["human_attributes"][k])
         if kind == "synthetic":
-            counts = Counter(a for attrs in attr_lists for a in attrs)
-            weights = [float(np.mean([1.0 / counts[a] for a in attrs])) if attrs else 1.0 for attrs in attr_lists]
+            per_product = [(i, s["n_combos"]) for i, s in enumerate(summaries) if s["n_combos"] > 0]
+            counts: Counter = Counter()
+            for i, n in per_product:
+                for a in summaries[i]["instruction_attributes"]:
+                    counts[a] += n
+            prods = np.repeat(np.asarray([i for i, _ in per_product], dtype=np.int32),
+                              [n for _, n in per_product]).astype(np.int32)
+            starts = np.cumsum([0] + [n for _, n in per_product])
+            subs = (np.arange(starts[-1]) - np.repeat(starts[:-1], [n for _, n in per_product])).astype(np.int32)
+            product_weights = [
+                float(np.mean([1.0 / counts[a] for a in attrs])) if (attrs := summaries[i]["instruction_attributes"])
+                else 1.0 for i, _ in per_product
+            ]
+            weights = np.repeat(np.asarray(product_weights, dtype=np.float64), [n for _, n in per_product])
         else:
-            weights = [1.0] * len(prods)
-        split_of = _split_of_products(asins, sorted(set(prods)))
-        tables[kind] = GoalTable(
-            kind, np.asarray(prods, dtype=np.int32), np.asarray(subs, dtype=np.int32),
-            np.asarray(weights, dtype=np.float64), np.asarray([split_of[p] for p in prods], dtype=np.int8),
-        )
+            pairs = [(i, k) for i, s in enumerate(summaries) for k in s["human"]]
+            prods = np.asarray([i for i, _ in pairs], dtype=np.int32)
+            subs = np.asarray([k for _, k in pairs], dtype=np.int32)
+            weights = np.ones(len(pairs), dtype=np.float64)
+        split_of = _split_of_products(asins, sorted(set(prods.tolist())))
+        split_by_product = np.zeros(len(summaries), dtype=np.int8)
+        for i, k in split_of.items():
+            split_by_product[i] = k
+        tables[kind] = GoalTable(kind, prods, subs, weights.astype(np.float64), split_by_product[prods])
     return tables

@@ -6,30 +6,34 @@ top 50 hits. Here: the same document text, the same BM25 variant (``bm25s`` ``me
 Lucene English stop words, PyStemmer's Porter stemmer, and a token pattern that keeps one-character
 tokens (sizes such as "9", or the "5" of "10.5"), which bm25s's default would drop.
 
-The index is built once per catalog (keyed by the product file's hash) under
-``cache_dir("webshop", "index-v<N>")`` and memory-mapped on later loads, so processes share the pages.
-Results are deterministic: ties are broken by catalog order; only documents that match a query token
-are returned (``Total results`` is at most 50, as upstream).
+The index is built once per catalog, with the catalog's on-disk store (``store.py``), and loaded
+memory-mapped (``bm25s`` ``mmap=True``), so every process shares its pages. Documents are turned into
+token ids one at a time (:class:`CorpusTokens`), so building it for 1.18M products does not hold 10^8
+token strings in memory. From 50k products a query is answered by an exact pruned top-k (``topk.py``):
+the same hits, in the same order, as scoring every product. Results are deterministic: ties are broken
+by catalog order; only documents that match a query token are returned (``Total results`` is at most
+50, as upstream).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spear_envs.core.cache import cache_dir
+from spear_envs.webshop.topk import term_maxima, top_k_full, top_k_pruned
 
 if TYPE_CHECKING:
     from spear_envs.webshop.catalog import Catalog
 
-INDEX_VERSION = "1"
 TOP_K = 50
+#: Catalogs of at least this many documents use the pruned exact top-k (``topk.py``).
+PRUNE_FROM = 50_000
 K1, B = 0.9, 0.4
 #: Lucene's English stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET).
 STOP_WORDS = frozenset(
@@ -62,56 +66,98 @@ def document_text(record: dict) -> str:
 class SearchIndex:
     """Top-50 BM25 search over one catalog. ``search(query) -> list of catalog indices``."""
 
-    def __init__(self, model):
+    def __init__(self, model, path: str | os.PathLike | None = None):
         self.model = model
+        self._path = Path(path) if path is not None else None
+        self._term_max: np.ndarray | None = None
         self._vocab = model.vocab_dict
         s = model.scores
-        self._data, self._indices, self._indptr = s["data"], s["indices"], s["indptr"]
+        # plain ndarray views of the (memory-mapped) arrays: no memmap bookkeeping on every slice
+        self._data, self._indices, self._indptr = (np.asarray(s[key]) for key in ("data", "indices", "indptr"))
         self._n_docs = int(s["num_docs"])
 
     @classmethod
-    def for_catalog(cls, catalog: "Catalog", *, rebuild: bool = False) -> "SearchIndex":
-        """Load the cached index for ``catalog`` or build (and cache) it."""
+    def load(cls, path: str | os.PathLike) -> "SearchIndex":
+        """Open an index saved by :func:`build_model` + ``model.save`` (memory-mapped, read-only)."""
         import bm25s
 
-        path = cache_dir("webshop", f"index-v{INDEX_VERSION}") / catalog.fingerprint
-        if path.is_dir() and not rebuild:
-            try:
-                return cls(bm25s.BM25.load(str(path), mmap=True, show_progress=False))
-            except Exception:  # a half-written or foreign folder: rebuild it below
-                pass
-        model = build_model([analyze(document_text(catalog.record(i))) for i in range(len(catalog))])
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=path.parent)
-        try:
-            model.save(tmp, show_progress=False)
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            os.replace(tmp, path)
-        except OSError:  # another process won the race; its index is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-        return cls(bm25s.BM25.load(str(path), mmap=True, show_progress=False))
+        return cls(bm25s.BM25.load(str(path), mmap=True, show_progress=False), path)
+
+    @classmethod
+    def for_catalog(cls, catalog: "Catalog", *, rebuild: bool = False) -> "SearchIndex":
+        """The index saved in ``catalog``'s store, or (``rebuild=True``) one built afresh in memory."""
+        if not rebuild:
+            return cls.load(catalog.store.index_path)
+        tokens = CorpusTokens()
+        for i in range(len(catalog)):
+            tokens.add(document_text(catalog.record(i)))
+        return cls(tokens.build_model())
 
     def search(self, query: str, k: int = TOP_K) -> list[int]:
-        """Catalog indices of the best ``k`` matches for ``query`` (best first, ties by index)."""
+        """Catalog indices of the best ``k`` matches for ``query`` (best first, ties by index).
+
+        Exact BM25 top-k; on big catalogs most documents are pruned unscored (see ``topk.py``).
+        """
         ids = [self._vocab[t] for t in analyze(query) if t in self._vocab]
         if not ids:
             return []
-        # One pass over the query terms' postings (a repeated term counts twice, as in a Lucene BooleanQuery).
-        spans = [(self._indptr[t], self._indptr[t + 1]) for t in ids]
-        docs = np.concatenate([self._indices[lo:hi] for lo, hi in spans])
-        weights = np.concatenate([self._data[lo:hi] for lo, hi in spans])
-        scores = np.bincount(docs, weights=weights, minlength=self._n_docs)
-        hits = np.flatnonzero(scores > 0)
-        if len(hits) > k:
-            top = np.argpartition(-scores[hits], k - 1)[:k]
-            kth = scores[hits[top]].min()
-            hits = np.flatnonzero(scores >= kth)  # keep every tie at the cut, then order deterministically
-        order = np.lexsort((hits, -scores[hits]))
-        return [int(i) for i in hits[order][:k]]
+        if self._n_docs < PRUNE_FROM:
+            return top_k_full(self._data, self._indices, self._indptr, self._n_docs, ids, k)
+        return top_k_pruned(self._data, self._indices, self._indptr, self._maxima(), self._n_docs, ids, k)
+
+    def _maxima(self) -> np.ndarray:
+        """Per-term maximum scores: ``term_max.npy`` beside a saved index (written once), else computed."""
+        if self._term_max is None:
+            path = self._path / "term_max.npy" if self._path is not None else None
+            if path is not None and path.is_file():
+                self._term_max = np.load(path, mmap_mode="r")
+            else:
+                self._term_max = term_maxima(self._data, self._indptr)
+                if path is not None:
+                    _save_atomically(path, self._term_max)
+        return self._term_max
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except OSError:  # a read-only store: keep the in-memory copy
+        pass
+
+
+class CorpusTokens:
+    """Analyzed documents as int32 token-id arrays plus a vocabulary, built one document at a time."""
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.ids: list[np.ndarray] = []
+
+    def add(self, text: str) -> None:
+        """Analyze one document (see :func:`analyze`) and append its token ids."""
+        vocab = self.vocab
+        tokens = analyze(text)
+        self.ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32,
+                                    count=len(tokens)))
+
+    def build_model(self):
+        """A bm25s Lucene-BM25 model (k1=0.9, b=0.4) over the documents added so far.
+
+        Per (document, term): ``idf * tf / (tf + k1 * (1 - b + b * len(doc) / avg_len))`` with
+        ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``; the vocabulary's id order does not change a score.
+        """
+        import bm25s
+        from bm25s.tokenization import Tokenized
+
+        model = bm25s.BM25(method="lucene", k1=K1, b=B)
+        model.index(Tokenized(ids=self.ids, vocab=dict(self.vocab)), show_progress=False)
+        return model
 
 
 def build_model(corpus_tokens: list[list[str]]):
-    """A bm25s Lucene-BM25 model over pre-analyzed documents."""
+    """A bm25s Lucene-BM25 model over pre-analyzed documents (lists of token strings)."""
     import bm25s
 
     model = bm25s.BM25(method="lucene", k1=K1, b=B)

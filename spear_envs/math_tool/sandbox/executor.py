@@ -63,6 +63,20 @@ PREAMBLE = "\n".join(
 )
 #: Modules the pool's workers import once, before forking.
 HEAVY_MODULES = ("numpy", "sympy")
+#: Run once by each pool worker after the preamble (output discarded): the sympy and numpy calls that
+#: competition-math snippets make, so their lazy imports and caches are built before the worker forks.
+WARMUP = """
+x, y, n = sympy.symbols('x y n')
+str(sympy.factor(x**4 - 1)); str(sympy.expand((x + y)**5)); str(sympy.simplify(sympy.sin(x)**2 + sympy.cos(x)**2))
+sympy.solve([x + y - 3, x - y - 1], [x, y]); sympy.solve(x**2 - 2, x); sympy.nsimplify(0.5)
+sympy.isprime(2**61 - 1); sympy.factorint(360); sympy.divisors(36); sympy.totient(36); sympy.primerange(1, 50)
+sympy.binomial(10, 3); sympy.factorial(10); sympy.Rational(3, 4) + sympy.Rational(1, 6); sympy.gcd(12, 18)
+sympy.summation(n**2, (n, 1, 10)); sympy.integrate(x**2, (x, 0, 1)); sympy.diff(sympy.sin(x), x)
+sympy.limit(sympy.sin(x) / x, x, 0); sympy.sqrt(8); sympy.N(sympy.pi, 20); sympy.Matrix([[1, 2], [3, 4]]).det()
+sympy.latex(x**2); sympy.sympify('x**2 + 1'); sympy.Poly(x**2 + 1, x).all_coeffs()
+np.linalg.solve(np.eye(2), np.ones(2)); np.array([1, 2, 3]).sum(); fractions.Fraction(1, 3) + Fraction(1, 6)
+math.comb(10, 3); math.gcd(12, 18)
+"""
 
 _FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -200,6 +214,7 @@ class WorkerProcess:
             "preload": list(HEAVY_MODULES) if preload else [],
             "preamble": PREAMBLE if preload else "",
             "memory_cap": probe_cap(),
+            "warmup": WARMUP if preload else "",
         }
         prefix = ["unshare", "-m", "-n", "--"] if use_ns else []
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",

@@ -121,16 +121,26 @@ def test_search_keeps_single_character_tokens_and_caps_at_50(catalog):
     assert catalog.index_of[target.asin] in index.search(target.title)
 
 
-def test_search_index_is_cached_on_disk(tmp_path, monkeypatch):
+def test_catalog_store_is_built_once_and_memory_mapped(tmp_path, monkeypatch):
+    import numpy as np
+
     from spear_envs.webshop.search import SearchIndex
 
     monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
     small = Catalog(CatalogSource(None, 40, 5))
-    built = SearchIndex.for_catalog(small)
-    assert list((tmp_path / "webshop").glob("index-v*/*"))
-    loaded = SearchIndex.for_catalog(small)
+    [store] = (tmp_path / "webshop").glob("store-v*/gen*-n40-s5-p233")
+    assert (store / "meta.json").is_file() and (store / "index").is_dir()
+    stamp = (store / "records.bin").stat().st_mtime_ns
+    again = Catalog(CatalogSource(None, 40, 5))  # a second "process": opens the store, builds nothing
+    assert (store / "records.bin").stat().st_mtime_ns == stamp
+    assert isinstance(again.store.records, np.memmap) and isinstance(again.search.model.scores["data"], np.memmap)
+    assert [again.record(i) for i in range(40)] == [small.record(i) for i in range(40)]
     query = small.product(0).title
-    assert loaded.search(query) == built.search(query)
+    rebuilt = SearchIndex.for_catalog(small, rebuild=True)  # in memory, from the records
+    assert again.search.search(query) == small.search.search(query) == rebuilt.search(query)
+    assert small.index_of[small.asins[7]] == 7 and "NOPE" not in small.index_of
+    with pytest.raises(KeyError):
+        small.product("NOPE")
 
 
 def test_real_file_checks(tmp_path):
@@ -172,3 +182,37 @@ def test_real_attribute_file_matches_its_pin(shared_dir, tmp_path):
     edited.write_bytes(path.read_bytes().replace(b"living room", b"living-room", 1))
     with pytest.raises(real_data.DataFileError, match="sha256"):
         real_data.verify_file(edited)
+
+
+def test_goal_sampling_draws_as_numpy_choice_with_the_goal_weights(catalog):
+    import numpy as np
+
+    for kind in ("synthetic", "human"):
+        goals = catalog.goals(kind, "train")
+        w = catalog.goal_tables[kind].weights[goals.ids]
+        assert len(set(w.tolist())) > 1 or kind == "human"
+        for seed in range(300):
+            a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+            assert goals.sample(a) == int(b.choice(len(goals), p=w / w.sum()))
+            assert a.random() == b.random()  # the same amount of the stream was used
+
+
+def test_goal_tables_match_a_goal_by_goal_listing(catalog):
+    """Every product's goals, listed one by one (the rules in goal_generator's docstring)."""
+    from collections import Counter
+
+    import numpy as np
+
+    records = [catalog.record(i) for i in range(len(catalog))]
+    n_combos = [int(np.prod([len(v) for v in r["options"].values()])) if r["instruction_text"] else 0 for r in records]
+    listing = [(i, k) for i, n in enumerate(n_combos) for k in range(n)]
+    counts = Counter(a for i, _ in listing for a in records[i]["instruction_attributes"])
+    table = catalog.goal_tables["synthetic"]
+    assert list(zip(table.products.tolist(), table.subs.tolist())) == listing
+    for g, (i, _) in enumerate(listing[::37]):
+        attrs = records[i]["instruction_attributes"]
+        assert table.weights[g * 37] == (float(np.mean([1 / counts[a] for a in attrs])) if attrs else 1.0)
+    human = catalog.goal_tables["human"]
+    expected = [(i, k) for i, r in enumerate(records) for k, h in enumerate(r["human_instructions"])
+                if h.get("instruction_attributes")]
+    assert list(zip(human.products.tolist(), human.subs.tolist())) == expected
