@@ -49,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel env workers (Ray actors); 0 steps envs in-process")
     p.add_argument("--scale", default=None, choices=["laptop", "paper"],
                    help="env defaults: laptop (CPU budget, default) or paper (the reference's settings)")
+    p.add_argument("--decode-backend", default=None, choices=["auto", "fast", "hf"],
+                   help="rollout/eval decoding: fast (static-KV-cache decoder for Qwen2 models such as the "
+                   "tiny policies), hf (transformers' generate, the reference) or auto (fast where supported; "
+                   "default). Both sample the same ids for the same seed")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
     p.add_argument("--eval-every", type=int, default=None, metavar="K", help="evaluate every K steps")
     p.add_argument("--resume", action="store_true", help="continue each seed's run from its last good checkpoint")
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,
              "out": args.out, "device": args.device, "env_workers": args.env_workers, "scale": args.scale,
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
+             "decode_backend": args.decode_backend,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
         cfg = resolve_run_config(flags, args.config)

@@ -68,7 +68,8 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     import_env_modules(cfg)
     total = cfg.eval_episodes if episodes is None else episodes
     sampling = SamplingConfig(temperature=cfg.eval_temperature, max_new_tokens=cfg.max_response_tokens)
-    kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding) if agent_kind == "model" else {}
+    kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
+                  decode_backend=cfg.decode_backend) if agent_kind == "model" else {}
     agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
     spec = env_spec(cfg, held_out=True)
     done: list[Episode] = []

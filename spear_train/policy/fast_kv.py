@@ -1,0 +1,117 @@
+"""The forward pass behind :class:`~spear_train.policy.fast_decode.FastGenerator`: a Qwen2 model's own
+sub-modules run over a preallocated KV cache.
+
+Cache layout, per layer: keys and values ``[batch, kv_heads, P + N, head_dim]`` with ``P`` the longest
+prompt and ``N`` the token budget. Prompts are right-aligned (row ``i`` fills columns ``P - len_i .. P-1``)
+so that the ``t``-th new token of every row lands in column ``P + t``; columns left of a row's prompt
+are masked out. Positions count from each prompt's first token (what ``generate`` derives from the
+attention mask under left padding): prompt token ``j`` is at position ``j``, new token ``t`` at ``len_i + t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
+
+
+class KVDecoder:
+    """One batch's decoding state: the static cache, the attention mask and the rows' positions.
+
+    Args:
+        model: a Qwen2 causal LM (see :func:`~spear_train.policy.fast_decode.supports`).
+        prompt_lengths: tokens per row's prompt.
+        max_new_tokens: the most tokens any row will be fed after its prompt.
+    """
+
+    def __init__(self, model, prompt_lengths: Sequence[int], max_new_tokens: int):
+        self.model, self.inner = model, model.model
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        config = model.config
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.lengths = torch.tensor(list(prompt_lengths), device=self.device)
+        self.width = int(self.lengths.max())
+        batch, total = len(prompt_lengths), self.width + max_new_tokens
+        shape = (batch, self.kv_heads, total, self.head_dim)
+        self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.inner.layers]
+        self.values = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.inner.layers]
+        columns = torch.arange(total, device=self.device)
+        self.valid = (columns[None, :] >= (self.width - self.lengths)[:, None])[:, None, None, :]
+        self.fed = 0  # new tokens fed so far
+
+    # ------------------------------------------------------------------ prefill
+    def prefill(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Run every distinct prompt once (prompts of equal length together, no padding), fill the cache
+        rows of each prompt's copies, and return the next-token logits ``[batch, vocab]``."""
+        rows_of: dict[tuple[int, ...], list[int]] = {}
+        for row, p in enumerate(prompts):
+            rows_of.setdefault(tuple(int(t) for t in p), []).append(row)
+        by_length: dict[int, list[tuple[int, ...]]] = {}
+        for prompt in rows_of:
+            by_length.setdefault(len(prompt), []).append(prompt)
+        logits = None
+        for length, group in by_length.items():
+            ids = torch.tensor(group, dtype=torch.long, device=self.device)
+            positions = torch.arange(length, device=self.device).expand(len(group), length)
+            kv: list[tuple[torch.Tensor, torch.Tensor]] = []
+            hidden = self._forward(ids, positions, lambda layer, q, k, v: _causal(q, k, v, kv))
+            last = self.model.lm_head(self.inner.norm(hidden[:, -1]))
+            if logits is None:
+                logits = torch.empty((len(prompts), last.shape[-1]), dtype=last.dtype, device=self.device)
+            start = self.width - length
+            for g, prompt in enumerate(group):
+                rows = torch.tensor(rows_of[prompt], device=self.device)
+                logits[rows] = last[g]
+                for layer, (k, v) in enumerate(kv):
+                    self.keys[layer][rows, :, start:self.width] = k[g]
+                    self.values[layer][rows, :, start:self.width] = v[g]
+        return logits
+
+    # ------------------------------------------------------------------ one token for every row
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row (``[batch]``) and return the next-token logits ``[batch, vocab]``."""
+        column = self.width + self.fed
+        positions = (self.lengths + self.fed)[:, None]
+        mask = self.valid[..., : column + 1]
+
+        def attend(layer, q, k, v):
+            self.keys[layer][:, :, column] = k[:, :, 0]
+            self.values[layer][:, :, column] = v[:, :, 0]
+            return F.scaled_dot_product_attention(
+                q, self.keys[layer][:, :, : column + 1], self.values[layer][:, :, : column + 1],
+                attn_mask=mask, scale=self.inner.layers[layer].self_attn.scaling,
+                enable_gqa=self.heads != self.kv_heads)
+
+        hidden = self._forward(tokens[:, None].to(self.device), positions, attend)
+        self.fed += 1
+        return self.model.lm_head(self.inner.norm(hidden[:, -1]))
+
+    # ------------------------------------------------------------------ the model's layers
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, attend) -> torch.Tensor:
+        """Hidden states after the last decoder layer (before the final norm); ``attend(layer, q, k, v)``
+        returns the attention output ``[batch, heads, tokens, head_dim]`` (and keeps the keys/values)."""
+        hidden = self.inner.embed_tokens(ids)
+        cos, sin = self.inner.rotary_emb(hidden, positions)
+        for index, layer in enumerate(self.inner.layers):
+            attn = layer.self_attn
+            x = layer.input_layernorm(hidden)
+            shape = (*x.shape[:-1], -1, self.head_dim)
+            q = attn.q_proj(x).view(shape).transpose(1, 2)
+            k = attn.k_proj(x).view(shape).transpose(1, 2)
+            v = attn.v_proj(x).view(shape).transpose(1, 2)
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+            out = attend(index, q, k, v).transpose(1, 2).reshape(*x.shape[:-1], -1)
+            hidden = hidden + attn.o_proj(out)
+            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+        return hidden
+
+
+def _causal(q, k, v, kv: list) -> torch.Tensor:
+    """Causal self-attention over one prompt chunk; records the chunk's keys and values in ``kv``."""
+    kv.append((k, v))
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=q.shape[1] != k.shape[1])
