@@ -122,6 +122,7 @@ def timed_step(trainer, t: int) -> tuple[dict, list]:
         trainer.rollouts.collect = original
     rollout = captured[0]
     row["generation_s"] = rollout.generation_seconds
+    row["prompt_tokens"] = sum(len(s.prompt_ids) for s in rollout.samples)
     return row, ids_of(rollout.samples)
 
 
@@ -206,6 +207,10 @@ def report(env: str, r: dict, args) -> None:
               f"   ({args.eval_episodes} episodes played, scaled to 100)")
         print(f"eval success hf {r['eval_success']['hf']:.3f}, fast {r['eval_success']['fast']:.3f}; "
               f"episodes with different actions: {r['eval_mismatched']} / {args.eval_episodes}")
+    prompt = statistics.fmean(row["prompt_tokens"] for row in r["rows"]["fast"])
+    generated = statistics.fmean(row["generated_tokens"] for row in r["rows"]["fast"])
+    print(f"per step: {generated:.0f} generated tokens, {prompt:.0f} prompt tokens run through the model "
+          f"(first-turn prompts only for multi-turn envs)")
     print(f"training samples with different sampled ids: {r['mismatched_samples']} / {r['compared_samples']}")
     if "profile" in r:
         print("profile of one step (fraction of the step; cProfile adds overhead to both):")
