@@ -1,4 +1,4 @@
-"""A decoding loop for small Qwen2-style models that skips ``generate``'s per-token machinery.
+"""A decoding loop for small Qwen2/Llama models that skips ``generate``'s per-token machinery.
 
 :class:`FastGenerator` implements the :class:`~spear_train.policy.generation.Generator` interface and
 samples the same way as :class:`~spear_train.policy.generation.HFGenerator` (the reference):
@@ -19,9 +19,9 @@ node per token instead of re-walking every prefix, and identical prompts in a ba
 on their first turn) are prefilled once and their KV cache copied. Prompts are prefilled without
 padding (each distinct prompt on its own), so a short prompt does not pay for the longest one.
 
-Supported models (:func:`supports`): ``transformers`` Qwen2 causal LMs without sliding-window attention
-and with the default rotary embedding, such as the shipped tiny policies
-(:mod:`spear_train.models.tiny_model`) and SmolLM2-style Qwen2 checkpoints. Other models use
+Supported models (:func:`supports`): ``transformers`` Qwen2 and Llama causal LMs (the same decoder
+layout) without sliding-window attention and with the default rotary embedding, such as the shipped tiny
+policies (:mod:`spear_train.models.tiny_model`, Qwen2) and SmolLM2-135M (Llama). Other models use
 :class:`HFGenerator`; :func:`make_generator` picks one.
 """
 
@@ -40,10 +40,16 @@ from spear_train.policy.generation import Generation, GenerationBatch, HFGenerat
 BACKENDS = ("auto", "fast", "hf")
 
 
+#: ``model_type`` values whose decoder layers :mod:`spear_train.policy.fast_kv` runs (same module layout).
+SUPPORTED_MODEL_TYPES = ("qwen2", "llama")
+
+
 def supports(model) -> bool:
-    """True when :class:`FastGenerator` can decode ``model`` (a plain Qwen2 causal LM)."""
+    """True when :class:`FastGenerator` can decode ``model`` (a plain Qwen2 or Llama causal LM)."""
     config = getattr(model, "config", None)
-    if getattr(config, "model_type", None) != "qwen2" or getattr(config, "use_sliding_window", False):
+    if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
+        return False
+    if getattr(config, "use_sliding_window", False):
         return False
     rope = getattr(config, "rope_parameters", None) or {}
     if rope.get("rope_type", "default") != "default":
@@ -61,7 +67,7 @@ def make_generator(model, tokenizer, backend: str = "auto", stop_ids: Sequence[i
     if backend == "hf" or (backend == "auto" and not supports(model)):
         return HFGenerator(model, tokenizer, stop_ids)
     if not supports(model):
-        raise ValueError(f"the fast decoder supports plain Qwen2 causal LMs; {type(model).__name__} "
+        raise ValueError(f"the fast decoder supports plain Qwen2 and Llama causal LMs; {type(model).__name__} "
                          f"({getattr(model.config, 'model_type', '?')}) needs decode backend 'hf'")
     return FastGenerator(model, tokenizer, stop_ids)
 
@@ -81,18 +87,18 @@ class _TrieCursor:
 
 
 class FastGenerator:
-    """Static-KV-cache batched decoding for Qwen2 models (see the module docstring).
+    """Static-KV-cache batched decoding for Qwen2 and Llama models (see the module docstring).
 
     Args:
-        model: a Qwen2 causal LM (the trainer's own; decoding runs under ``no_grad`` and restores the
-            train/eval mode).
+        model: a Qwen2 or Llama causal LM (the trainer's own; decoding runs under ``no_grad`` and
+            restores the train/eval mode).
         tokenizer: its tokenizer (pad and stop ids).
         stop_ids: ids that end a response (default :func:`~spear_train.policy.generation.stop_token_ids`).
     """
 
     def __init__(self, model, tokenizer, stop_ids: Sequence[int] | None = None):
         if not supports(model):
-            raise ValueError(f"FastGenerator supports plain Qwen2 causal LMs, not {type(model).__name__}")
+            raise ValueError(f"FastGenerator supports plain Qwen2 and Llama causal LMs, not {type(model).__name__}")
         self.model = model
         self.tokenizer = tokenizer
         self.stop_ids = list(stop_ids) if stop_ids is not None else stop_token_ids(tokenizer)

@@ -1,5 +1,5 @@
-"""The forward pass behind :class:`~spear_train.policy.fast_decode.FastGenerator`: a Qwen2 model's own
-sub-modules run over a preallocated KV cache.
+"""The forward pass behind :class:`~spear_train.policy.fast_decode.FastGenerator`: a Qwen2 (or Llama)
+model's own sub-modules run over a preallocated KV cache.
 
 Cache layout, per layer: keys and values ``[batch, kv_heads, P + N, head_dim]`` with ``P`` the longest
 prompt and ``N`` the token budget. Prompts are right-aligned (row ``i`` fills columns ``P - len_i .. P-1``)
@@ -21,7 +21,7 @@ class KVDecoder:
     """One batch's decoding state: the static cache, the attention mask and the rows' positions.
 
     Args:
-        model: a Qwen2 causal LM (see :func:`~spear_train.policy.fast_decode.supports`).
+        model: a Qwen2 or Llama causal LM (see :func:`~spear_train.policy.fast_decode.supports`).
         prompt_lengths: tokens per row's prompt.
         max_new_tokens: the most tokens any row will be fed after its prompt.
     """

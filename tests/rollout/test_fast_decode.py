@@ -135,3 +135,25 @@ def test_run_config_decode_backend_is_validated():
     assert resolve_run_config({"env": "alfworld", "decode_backend": "hf"}).decode_backend == "hf"
     with pytest.raises(ConfigError, match="decode_backend must be one of"):
         resolve_run_config({"env": "alfworld", "decode_backend": "turbo"})
+
+
+def test_llama_models_decode_the_reference_ids_too(tiny_policy):
+    # SmolLM2 is a Llama model: the fast path runs its layers (no q/k/v bias, own rope theta) as well.
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = tiny_policy.tokenizer
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        llama = LlamaForCausalLM(LlamaConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, rope_theta=100_000.0, tie_word_embeddings=True,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)).eval()
+    assert supports(llama) and isinstance(make_generator(llama, tok), FastGenerator)
+    prompts = _prompts(tiny_policy)
+    stop = HFGenerator(llama, tok).stop_ids[0]
+    tries = [admissible_trie(tok, a, stop) for a in ACTIONS]
+    for tries_or_none in (None, tries):
+        sampling = SamplingConfig(temperature=1.0, max_new_tokens=10)
+        ref = HFGenerator(llama, tok).generate(prompts, sampling, tries_or_none, seed=2)
+        new = FastGenerator(llama, tok).generate(prompts, sampling, tries_or_none, seed=2)
+        _assert_same(ref, new, 1.0)
