@@ -15,9 +15,11 @@ samples the same way as :class:`~spear_train.policy.generation.HFGenerator` (the
 * log-probs are ``log_softmax(processed scores)`` at the sampled ids, as in the reference.
 
 What is faster: no ``generate`` bookkeeping per token, no ``DynamicCache`` growth, trie walks advance one
-node per token instead of re-walking every prefix, and identical prompts in a batch (a group's copies
-on their first turn) are prefilled once and their KV cache copied. Prompts are prefilled without
-padding (each distinct prompt on its own), so a short prompt does not pay for the longest one.
+node per token instead of re-walking every prefix, prompts are prefilled without padding (a short prompt
+does not pay for the longest one), identical prompts (a group's copies on their first turn) run once,
+and a prompt's prefix shared with another prompt of the batch (copies whose histories agree so far, the
+common instructions) runs once too: the batch's prefill costs the nodes of its prompt trie
+(:meth:`~spear_train.policy.fast_kv.KVDecoder.prefill`).
 
 Supported models (:func:`supports`): ``transformers`` Qwen2 and Llama causal LMs (the same decoder
 layout) without sliding-window attention and with the default rotary embedding, such as the shipped tiny

@@ -46,31 +46,65 @@ class KVDecoder:
 
     # ------------------------------------------------------------------ prefill
     def prefill(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
-        """Run every distinct prompt once (prompts of equal length together, no padding), fill the cache
-        rows of each prompt's copies, and return the next-token logits ``[batch, vocab]``."""
+        """Fill the cache for every row's prompt and return the next-token logits ``[batch, vocab]``.
+
+        Each distinct prompt runs once (its copies get its cache rows). Distinct prompts are taken in
+        sorted order, and the part a prompt shares with its predecessor (their longest common prefix,
+        which in sorted order is the longest it shares with any other prompt of the batch) is not run
+        again: keys and values at position ``j`` depend only on tokens ``0..j``, so the predecessor's
+        are copied and only the rest of the prompt is run, attending to them. The tokens run are the
+        nodes of the batch's prompt trie (the group's copies share their common history this way).
+        """
         rows_of: dict[tuple[int, ...], list[int]] = {}
         for row, p in enumerate(prompts):
             rows_of.setdefault(tuple(int(t) for t in p), []).append(row)
-        by_length: dict[int, list[tuple[int, ...]]] = {}
-        for prompt in rows_of:
-            by_length.setdefault(len(prompt), []).append(prompt)
-        logits = None
-        for length, group in by_length.items():
-            ids = torch.tensor(group, dtype=torch.long, device=self.device)
-            positions = torch.arange(length, device=self.device).expand(len(group), length)
-            kv: list[tuple[torch.Tensor, torch.Tensor]] = []
-            hidden = self._forward(ids, positions, lambda layer, q, k, v: _causal(q, k, v, kv))
-            last = self.model.lm_head(self.inner.norm(hidden[:, -1]))
+        logits, previous = None, None
+        for prompt in sorted(rows_of):
+            rows = torch.tensor(rows_of[prompt], device=self.device)
+            shared = _common_prefix(prompt, previous) if previous is not None else 0
+            if shared:
+                self._copy_prefix(rows_of[previous][0], len(previous), rows, len(prompt), shared)
+            last = self._run_suffix(prompt, shared, rows)
             if logits is None:
                 logits = torch.empty((len(prompts), last.shape[-1]), dtype=last.dtype, device=self.device)
-            start = self.width - length
-            for g, prompt in enumerate(group):
-                rows = torch.tensor(rows_of[prompt], device=self.device)
-                logits[rows] = last[g]
-                for layer, (k, v) in enumerate(kv):
-                    self.keys[layer][rows, :, start:self.width] = k[g]
-                    self.values[layer][rows, :, start:self.width] = v[g]
+            logits[rows] = last
+            previous = prompt
         return logits
+
+    def _copy_prefix(self, source_row: int, source_length: int, rows: torch.Tensor, length: int,
+                     shared: int) -> None:
+        """Copy the first ``shared`` positions' keys/values of ``source_row`` into ``rows``."""
+        src = self.width - source_length
+        dst = self.width - length
+        for cache in (*self.keys, *self.values):
+            cache[rows, :, dst:dst + shared] = cache[source_row, :, src:src + shared]
+
+    def _run_suffix(self, prompt: tuple[int, ...], shared: int, rows: torch.Tensor) -> torch.Tensor:
+        """Run ``prompt[shared:]`` over the cached prefix (already in ``rows``), store its keys/values in
+        ``rows`` and return the logits at the prompt's last position ``[vocab]``."""
+        length, row = len(prompt), int(rows[0])
+        start = self.width - length
+        ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)
+        positions = torch.arange(shared, length, device=self.device)[None, :]
+        mask = None
+        if shared:
+            suffix = length - shared
+            mask = torch.ones((suffix, length), dtype=torch.bool, device=self.device)
+            mask[:, shared:] = torch.ones((suffix, suffix), dtype=torch.bool, device=self.device).tril()
+
+        def attend(layer, q, k, v):
+            keys, values = self.keys[layer], self.values[layer]
+            keys[rows, :, start + shared:self.width] = k[0]
+            values[rows, :, start + shared:self.width] = v[0]
+            scale, gqa = self.inner.layers[layer].self_attn.scaling, self.heads != self.kv_heads
+            if mask is None:
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=gqa)
+            end = self.width
+            return F.scaled_dot_product_attention(q, keys[row:row + 1, :, start:end], values[row:row + 1, :, start:end],
+                                                  attn_mask=mask, scale=scale, enable_gqa=gqa)
+
+        hidden = self._forward(ids, positions, attend)
+        return self.model.lm_head(self.inner.norm(hidden[0, -1]))
 
     # ------------------------------------------------------------------ one token for every row
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -111,7 +145,10 @@ class KVDecoder:
         return hidden
 
 
-def _causal(q, k, v, kv: list) -> torch.Tensor:
-    """Causal self-attention over one prompt chunk; records the chunk's keys and values in ``kv``."""
-    kv.append((k, v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=q.shape[1] != k.shape[1])
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two id sequences."""
+    n = min(len(a), len(b))
+    for k in range(n):
+        if a[k] != b[k]:
+            return k
+    return n

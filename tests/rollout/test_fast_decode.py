@@ -157,3 +157,27 @@ def test_llama_models_decode_the_reference_ids_too(tiny_policy):
         ref = HFGenerator(llama, tok).generate(prompts, sampling, tries_or_none, seed=2)
         new = FastGenerator(llama, tok).generate(prompts, sampling, tries_or_none, seed=2)
         _assert_same(ref, new, 1.0)
+
+
+@torch.no_grad()
+def test_prefill_shares_common_prefixes_and_matches_a_full_forward(tiny_policy):
+    from spear_train.policy.fast_kv import KVDecoder
+
+    model = tiny_policy.model
+    g = torch.Generator().manual_seed(0)
+    base = torch.randint(5, 300, (60,), generator=g).tolist()
+    tails = [torch.randint(5, 300, (n,), generator=g).tolist() for n in (7, 12, 3, 9)]
+    prompts = [base + tails[0], base[:30] + tails[1], base + tails[2], base + tails[0], tails[3], base[:30]]
+    decoder = KVDecoder(model, [len(p) for p in prompts], 2)
+    ran = []
+    original = decoder._run_suffix
+    decoder._run_suffix = lambda prompt, shared, rows: ran.append(len(prompt) - shared) or original(prompt, shared, rows)
+    logits = decoder.prefill(prompts)
+    # the trie of the distinct prompts: base[:30] + its tail, the rest of base + two tails, one lone prompt
+    assert sum(ran) == 30 + 12 + 30 + 7 + 3 + 9 and len(ran) == 5
+    nxt = logits.argmax(-1)
+    after = decoder.step(nxt)
+    for row, p in enumerate(prompts):
+        full = model(torch.tensor([p + [int(nxt[row])]])).logits[0]
+        torch.testing.assert_close(logits[row], full[-2], atol=1e-4, rtol=0)
+        torch.testing.assert_close(after[row], full[-1], atol=1e-4, rtol=0)
