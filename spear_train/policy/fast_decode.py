@@ -34,7 +34,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
 
 from spear_train.policy.constrained import TokenTrie
 from spear_train.policy.generation import Generation, GenerationBatch, HFGenerator, SamplingConfig, stop_token_ids
@@ -78,7 +77,7 @@ class _TrieCursor:
     """A row's position in its admissible trie, advanced one token at a time."""
 
     def __init__(self, trie: TokenTrie, fallback_id: int):
-        self.node: dict | None = trie._root
+        self.node: dict | None = trie.root
         self.fallback_id = fallback_id
 
     def allowed(self) -> list[int]:
