@@ -42,6 +42,9 @@ class KVDecoder:
         self.values = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.inner.layers]
         columns = torch.arange(total, device=self.device)
         self.valid = (columns[None, :] >= (self.width - self.lengths)[:, None])[:, None, None, :]
+        # additive form of `valid` for the decode steps: 0 where a row may attend, -inf left of its prompt
+        zero = torch.zeros((), dtype=self.dtype, device=self.device)
+        self.bias = torch.where(self.valid, zero, torch.tensor(float("-inf"), dtype=self.dtype, device=self.device))
         self.fed = 0  # new tokens fed so far
 
     # ------------------------------------------------------------------ prefill
@@ -111,15 +114,19 @@ class KVDecoder:
         """Feed one token per row (``[batch]``) and return the next-token logits ``[batch, vocab]``."""
         column = self.width + self.fed
         positions = (self.lengths + self.fed)[:, None]
-        mask = self.valid[..., : column + 1]
+        bias = self.bias[..., : column + 1]  # [batch, 1, 1, columns]
+        batch, group = tokens.shape[0], self.heads // self.kv_heads
 
         def attend(layer, q, k, v):
+            # one query per row: plain matmuls over the cache, each kv head serving its `group` query heads
+            # (the grouping of repeat_kv / enable_gqa); sdpa's CPU path is ~10x slower at this shape
             self.keys[layer][:, :, column] = k[:, :, 0]
             self.values[layer][:, :, column] = v[:, :, 0]
-            return F.scaled_dot_product_attention(
-                q, self.keys[layer][:, :, : column + 1], self.values[layer][:, :, : column + 1],
-                attn_mask=mask, scale=self.inner.layers[layer].self_attn.scaling,
-                enable_gqa=self.heads != self.kv_heads)
+            keys, values = self.keys[layer][:, :, : column + 1], self.values[layer][:, :, : column + 1]
+            grouped = q.reshape(batch, self.kv_heads, group, self.head_dim)
+            scores = torch.matmul(grouped, keys.transpose(-1, -2)) * self.inner.layers[layer].self_attn.scaling
+            weights = torch.softmax(scores + bias, dim=-1)
+            return torch.matmul(weights, values).reshape(batch, self.heads, 1, self.head_dim)
 
         hidden = self._forward(tokens[:, None].to(self.device), positions, attend)
         self.fed += 1
