@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "across machines run torchrun yourself, see docs/rollouts.md")
     p.add_argument("--scale", default=None, choices=["laptop", "paper"],
                    help="env defaults: laptop (CPU budget, default) or paper (the reference's settings)")
+    p.add_argument("--decode-backend", default=None, choices=["auto", "fast", "hf"],
+                   help="rollout/eval decoding: fast (static-KV-cache decoder for Qwen2 models such as the "
+                   "tiny policies), hf (transformers' generate, the reference) or auto (fast where supported; "
+                   "default). Both sample the same ids for the same seed")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="held-out episodes per evaluation")
     p.add_argument("--eval-every", type=int, default=None, metavar="K", help="evaluate every K steps")
     p.add_argument("--resume", action="store_true",
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
              "out": args.out, "device": args.device, "env_workers": args.env_workers, "scale": args.scale,
              "ray_address": args.ray_address,
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
+             "decode_backend": args.decode_backend,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
         cfg = check_run_config(resolve_run_config(flags, args.config))

@@ -47,6 +47,11 @@ class TokenTrie:
             for tok in seq:
                 node = node.setdefault(int(tok), {})
 
+    @property
+    def root(self) -> dict[int, dict]:
+        """The root node: ``{token id: child node}`` (a leaf is ``{}``); read-only by convention."""
+        return self._root
+
     def allowed(self, prefix: Sequence[int]) -> list[int] | None:
         """Token ids that may follow ``prefix``; ``[]`` at the end of a sequence; ``None`` off the trie."""
         node = self._root

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from spear_train.policy.constrained import DEFAULT_TEMPLATE, TEMPLATE_ACTION, admissible_trie
-from spear_train.policy.generation import Generator, HFGenerator, SamplingConfig
+from spear_train.policy.fast_decode import make_generator
+from spear_train.policy.generation import Generator, SamplingConfig
 
 Message = dict[str, str]
 AGENTS = ("model", "expert", "random")
@@ -79,7 +80,10 @@ class ModelAgent:
     Args:
         policy: a loaded policy (model, tokenizer, ``prompt_ids(messages)``).
         sampling: sampling settings (plain temperature sampling by default).
-        generator: backend (default: :class:`HFGenerator` on ``policy.model``).
+        generator: backend (default: ``make_generator(policy.model, policy.tokenizer, decode_backend)``,
+            i.e. :class:`~spear_train.policy.fast_decode.FastGenerator` for the models it supports and
+            :class:`~spear_train.policy.generation.HFGenerator` otherwise).
+        decode_backend: ``auto``, ``fast`` or ``hf`` (the reference ``generate``); ignored with ``generator``.
         constrained: restrict responses to the admissible actions (rendered with ``template``); turns
             without admissible actions, or whose list holds a template action such as
             ``search[<query>]``, are sampled freely (:func:`~spear_train.policy.constrained.admissible_trie`).
@@ -90,9 +94,9 @@ class ModelAgent:
 
     def __init__(self, policy: PolicyLike, sampling: SamplingConfig = SamplingConfig(),
                  generator: Generator | None = None, constrained: bool = False,
-                 template: str = DEFAULT_TEMPLATE, seed: int = 0):
+                 template: str = DEFAULT_TEMPLATE, seed: int = 0, decode_backend: str = "auto"):
         self.policy, self.sampling = policy, sampling
-        self.generator = generator or HFGenerator(policy.model, policy.tokenizer)
+        self.generator = generator or make_generator(policy.model, policy.tokenizer, decode_backend)
         self.constrained, self.template = constrained, template
         self.seed, self._calls = seed, 0
         self.stop_ids = getattr(self.generator, "stop_ids", None)

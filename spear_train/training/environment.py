@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from spear_train.policy.fast_decode import make_generator
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import ModelAgent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
@@ -126,12 +127,14 @@ class RolloutRunner:
         self.pool = make_env_pool(env_spec(cfg), len(self.groups) * cfg.group_size, cfg.env_workers,
                                   ray_address=cfg.ray_address or None)
         self.sampling = SamplingConfig(temperature=cfg.train_temperature, max_new_tokens=cfg.max_response_tokens)
+        self.generator = make_generator(policy.model, policy.tokenizer, cfg.decode_backend)
 
     def collect(self, t: int, seed: int) -> Rollout:
         from spear_train.training.loop import derive_seed
 
         agent_seed = derive_seed(seed, 2**30 + self.rank) if self.rank else seed  # ranks sample differently
-        agent = ModelAgent(self.policy, self.sampling, constrained=self.cfg.constrained_decoding, seed=agent_seed)
+        agent = ModelAgent(self.policy, self.sampling, generator=self.generator,
+                           constrained=self.cfg.constrained_decoding, seed=agent_seed)
         collector = RolloutCollector(self.cfg.env_id, agent, self.pool, rollout_config(self.cfg, self.cfg.group_size))
         seeds = [derive_seed(seed, g) for g in self.groups]
         return collector.collect(seeds, tag=f"t{t}")

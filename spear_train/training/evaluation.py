@@ -63,12 +63,15 @@ def paired_gain(before: list[dict], after: list[dict]) -> tuple[float, float, in
 
 
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
-             seed: int = 0) -> EvalResult:
-    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent."""
+             seed: int = 0, generator=None) -> EvalResult:
+    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent.
+
+    ``generator``: the model agent's generation backend (default: ``cfg.decode_backend``'s)."""
     import_env_modules(cfg)
     total = cfg.eval_episodes if episodes is None else episodes
     sampling = SamplingConfig(temperature=cfg.eval_temperature, max_new_tokens=cfg.max_response_tokens)
-    kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding) if agent_kind == "model" else {}
+    kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
+                  decode_backend=cfg.decode_backend, generator=generator) if agent_kind == "model" else {}
     agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
     spec = env_spec(cfg, held_out=True)
     done: list[Episode] = []

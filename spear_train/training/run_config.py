@@ -75,6 +75,7 @@ class RunConfig:
     env_imports: list[str] = field(default_factory=list)  #: modules that register envs outside spear_envs
     task_family: str = ""  #: alfworld | webshop | math: whose preset settings apply ("" = from env)
     constrained_decoding: bool = False  #: sample only admissible actions (agent envs that list them)
+    decode_backend: str = "auto"  #: auto (fast decoder where supported) | fast | hf (transformers' generate)
     # optimisation
     lr: float = 1e-5
     weight_decay: float = 0.01
@@ -126,7 +127,7 @@ class RunConfig:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         choices = {"scale": SCALES, "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16"),
-                   "log_mode": ("bar", "quiet", "json")}
+                   "log_mode": ("bar", "quiet", "json"), "decode_backend": ("auto", "fast", "hf")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
