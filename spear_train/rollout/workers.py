@@ -199,7 +199,10 @@ class LocalEnvPool:
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start a local Ray (default) or join the cluster at ``address``; no-op if Ray is already up.
 
-    Local starts skip the dashboard. ``num_cpus`` caps what a local Ray may schedule.
+    Local starts skip the dashboard. ``num_cpus`` caps what a local Ray may schedule. Without an address a
+    new local Ray is always started (``address="local"``), even when a cluster started with ``ray start``
+    runs on this machine (plain ``ray.init()`` would join that one and refuse ``num_cpus``); joining a
+    cluster is what ``address`` (``--ray-address``) is for.
     """
     import ray
 
@@ -208,7 +211,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
 class RayEnvPool:
