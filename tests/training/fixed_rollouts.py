@@ -153,3 +153,49 @@ def group_stats(scores: list[float], trajs=AGENT_TRAJS) -> tuple[float, float]:
         means.append(statistics.fmean(per_traj))
         stds.append(statistics.pstdev(per_traj))
     return statistics.median(means), statistics.median(stds)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One math episode (one sample): solved or not, tool calls made, and a final ``\\boxed{}`` or not."""
+
+    group: str
+    won: bool
+    tool_calls: int
+    boxed: bool = True
+
+
+#: Two problems x four answers; in m0 a correct answer without a tool call (A > 0, but the math buffer
+#: admits only answers with a tool call) and a correct one without \boxed{} (void: flagged).
+MATH_ANSWERS = (
+    Answer("m0", True, 2), Answer("m0", True, 0), Answer("m0", False, 1), Answer("m0", True, 3, boxed=False),
+    Answer("m1", False, 0), Answer("m1", True, 1), Answer("m1", False, 4), Answer("m1", False, 2),
+)
+
+
+def math_rollout(step: int, answers=MATH_ANSWERS) -> Rollout:
+    """One sample per episode: the response interleaves model turns (loss mask 1) and tool replies (0)."""
+    samples, episodes = [], []
+    for k, ans in enumerate(answers):
+        text = ("the answer is \\boxed{42}" if ans.won else "the answer is \\boxed{12}") if ans.boxed else "hmm"
+        response = [first_id(step, k), 9, 10, 11, 12][: 2 + k % 4]
+        mask = [1] + [0 if j % 2 else 1 for j in range(1, len(response))]
+        samples.append(Sample(
+            group_id=f"{ans.group}-t{step}", traj_id=f"{ans.group}-{k}-t{step}", step=0,
+            prompt_ids=_ids(f"problem {ans.group}"), response_ids=response, logprobs=[0.0] * len(response),
+            loss_mask=mask, reward=float(ans.won), action=text, action_valid=True, action_admissible=True,
+            anchor_obs=ans.group, response_text=text, response_text_raw=text, truncated=False,
+            num_tool_calls=ans.tool_calls, done=True, episode_return=float(ans.won), episode_length=1,
+            won=ans.won))
+        episodes.append(Episode(group_id=f"{ans.group}-t{step}", traj_id=f"{ans.group}-{k}-t{step}", env_id="test",
+                                seed=step, length=1, episode_return=float(ans.won), won=ans.won))
+    return Rollout(samples=samples, episodes=episodes, generated_tokens=sum(len(s.response_ids) for s in samples))
+
+
+def math_scores(k: float, answers=MATH_ANSWERS) -> list[float]:
+    """qwen2.5 variant: ``+-1 + min(0.1 n_tc, 1) kappa``."""
+    return [(1.0 if a.won else -1.0) + min(0.1 * a.tool_calls, 1.0) * k for a in answers]
+
+
+def math_grpo_reference(scores: list[float], answers=MATH_ANSWERS) -> list[float]:
+    return _centre(scores, [a.group for a in answers], True, singleton_zero=False)

@@ -17,6 +17,7 @@ from spear_train.training.loop import Trainer
 from spear_train.training.progress import Progress
 from spear_train.training.run_config import resolve_run_config
 from spear_train.training.run_dir import RunDir
+from tests.rollout.toy import CHAT_ID
 from tests.training.toy_train import COIN_ID
 
 T_BONUS = T_REPLAY = 4  # tool_bonus_steps and replay_warmup_steps of these runs
@@ -43,9 +44,9 @@ def calls(monkeypatch):
 def make_trainer(tiny_policy_dir, tmp_path):
     made = []
 
-    def make(algo: str, rollouts: dict, *, ppo_epochs: int = 1, **algorithm) -> Trainer:
-        values = dict(env=COIN_ID, task_family="alfworld", algo=algo, model=str(tiny_policy_dir),
-                      env_imports=["tests.training.toy_train"], steps=3, groups_per_step=1, group_size=1,
+    def make(algo: str, rollouts: dict, *, ppo_epochs: int = 1, math: bool = False, **algorithm) -> Trainer:
+        values = dict(env=CHAT_ID if math else COIN_ID, task_family="math" if math else "alfworld", algo=algo,
+                      model=str(tiny_policy_dir), env_imports=["tests.rollout.toy", "tests.training.toy_train"], steps=3, groups_per_step=1, group_size=1,
                       max_turns=4, max_response_tokens=8, mini_batch_size=4, micro_batch_size=2, ppo_epochs=ppo_epochs,
                       train_turns_per_episode=0, out=str(tmp_path), log_mode="quiet", device="cpu",
                       algorithm=dict(group_filter_ratio=1.0, filter_void_turn=True, tool_bonus_mode="cosine",
@@ -68,7 +69,7 @@ def _by_first_id(batch, values) -> dict[int, object]:
     return {r[0]: v for r, v in zip(batch.response_ids, values)}
 
 
-def _check_settings(call, algo, replay: bool):
+def _check_settings(call, algo, replay: bool, flagged_in_denominator: bool = True):
     s = call["settings"]
     assert s.loss_mode == (algo.replay_policy_loss if replay else algo.policy_loss)
     assert (s.clip_low, s.clip_high, s.dual_clip_c) == (algo.clip_ratio_low, algo.clip_ratio_high, algo.dual_clip_c)
@@ -76,7 +77,8 @@ def _check_settings(call, algo, replay: bool):
     cov = (algo.replay_clip_cov_ratio, algo.replay_clip_cov_lb, algo.replay_clip_cov_ub) if replay else \
         (algo.clip_cov_ratio, algo.clip_cov_lb, algo.clip_cov_ub)
     assert (s.clip_cov_ratio, s.clip_cov_lb, s.clip_cov_ub) == cov
-    assert s.flagged_in_loss_denominator is True  # agent envs: flagged samples stay in the denominator
+    # agent envs: flagged samples stay in the loss denominator; math: they leave the loss entirely
+    assert s.flagged_in_loss_denominator is flagged_in_denominator
     assert (call["mini_batch_size"], call["micro_batch_size"], call["grad_clip"]) == (4, 2, 1.0)
 
 
@@ -166,3 +168,28 @@ def test_spear_buffer_admits_only_positive_unflagged_samples_and_replays_earlier
     assert chunk["step"] == 2
     assert {r[0] for r in chunk["samples"]["response_ids"].tolist()} == {fx.first_id(2, n) for n, x in enumerate(adv) if x > 0}
 
+
+
+def test_math_step_scores_tool_bonus_and_buffer_needs_a_tool_call(make_trainer, calls):
+    """Math (one sample per answer): ``s = +-1 + min(0.1 n_tc, 1) kappa``; flagged answers leave the loss;
+    the buffer admits A > 0 answers that made a tool call; tool-reply tokens keep loss mask 0."""
+    rollout = fx.math_rollout(1)
+    trainer = make_trainer("grpo+spear", {1: rollout}, math=True)
+    row = trainer.train_step(1)
+    k = fx.kappa(1, T_BONUS)
+    scores = fx.math_scores(k)
+    flags = [not a.boxed for a in fx.MATH_ANSWERS]
+    adv = [0.0 if f else x for x, f in zip(fx.math_grpo_reference(scores), flags)]
+    assert row["score_mean"] == pytest.approx(sum(scores) / len(scores))
+    (on,) = calls
+    _check_settings(on, trainer.algo, replay=False, flagged_in_denominator=False)
+    got = _by_first_id(on["batch"], on["batch"].advantages)
+    assert [got[fx.first_id(1, n)] for n in range(len(adv))] == pytest.approx(adv, abs=1e-6)
+    masks = _by_first_id(on["batch"], on["batch"].loss_mask)
+    assert [masks[s.response_ids[0]] for s in rollout.samples] == [s.loss_mask for s in rollout.samples]
+    _check_pi_old(on)
+    (chunk,) = trainer.buffer.state_dict()["chunks"]
+    stored = {r[0] for r in chunk["samples"]["response_ids"].tolist()}
+    admitted = {fx.first_id(1, n) for n, (a, x) in enumerate(zip(fx.MATH_ANSWERS, adv)) if x > 0 and a.tool_calls > 0}
+    assert fx.first_id(1, 1) not in admitted and adv[1] > 0  # correct, but no tool call
+    assert stored == admitted
