@@ -34,11 +34,14 @@ class Traj:
 
 #: Two groups; "room" is an anchor shared across groups (GiGPO must pair it with the group), an invalid
 #: step in each group, one void (flagged) step in the best trajectory, lengths 2-4 (tool bonus 0.1 L).
+#: d and e differ only in d's invalid second step, so the penalty moves d's return within the
+#: three-member step group (g1, "locked") and GiGPO's step part sees it.
 AGENT_TRAJS = (
     Traj("g0", "a", 10.0, (Turn("room"), Turn("key", void=True), Turn("door"), Turn("out"))),
     Traj("g0", "b", 4.0, (Turn("room"), Turn("key", valid=False))),
     Traj("g1", "c", 3.0, (Turn("room"), Turn("locked"))),
     Traj("g1", "d", 0.0, (Turn("room"), Turn("locked", valid=False), Turn("hall"))),
+    Traj("g1", "e", 0.0, (Turn("room"), Turn("locked"), Turn("hall"))),
 )
 
 

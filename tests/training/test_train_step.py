@@ -115,13 +115,13 @@ def test_one_step_scores_advantages_flags_and_loss_settings(make_trainer, calls,
     _check_settings(on, a, replay=False)
     assert a.clip_ratio_high == clip_high and on.get("loss_weight", 1.0) == 1.0
     _check_pi_old(on)
-    assert row["optimizer_steps"] == 3  # 11 samples in mini-batches of 4
+    assert row["optimizer_steps"] == 4  # 14 samples in mini-batches of 4
 
 
 def test_ppo_epochs_make_one_pass_each(make_trainer, calls):
     trainer = make_trainer("grpo", {1: fx.agent_rollout(1)}, ppo_epochs=2)
     row = trainer.train_step(1)
-    assert len(calls) == 2 and row["optimizer_steps"] == 6
+    assert len(calls) == 2 and row["optimizer_steps"] == 8
     first, second = (sorted(c["batch"].response_ids) for c in calls)
     assert first == second
     _check_pi_old(calls[0])
