@@ -171,7 +171,6 @@ def test_spear_buffer_admits_only_positive_unflagged_samples_and_replays_earlier
     assert {r[0] for r in chunk["samples"]["response_ids"].tolist()} == {fx.first_id(2, n) for n, x in enumerate(adv) if x > 0}
 
 
-
 def test_math_step_scores_tool_bonus_and_buffer_needs_a_tool_call(make_trainer, calls):
     """Math (one sample per answer): ``s = +-1 + min(0.1 n_tc, 1) kappa``; flagged answers leave the loss;
     the buffer admits A > 0 answers that made a tool call; tool-reply tokens keep loss mask 0."""
