@@ -15,7 +15,7 @@ Usage (from the repository root, in the project's environment)::
     python benchmarks/mutation_check.py [--only NAME ...] [--list] [--threads 1] [--timeout 300]
         [--min-score 0.9] [--keep-going]
 
-About 30-60 s per mutant at 1 thread (most stop at their first failing test; see docs/training.md).
+About 20-45 s per mutant at 1 thread (most stop at their first failing test; see docs/training.md).
 """
 
 from __future__ import annotations
