@@ -48,9 +48,18 @@ def test_every_preset_runs_two_steps(tiny_policy_dir, tmp_path, env_id, family, 
     train = [r for r in rows if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2]
     assert [r["step"] for r in rows if r["kind"] == "eval"] == [0, 2]
+    spear = "spear" in algo
     for r in train:
         assert r["samples"] > 0 and r["optimizer_steps"] >= 1
-        assert r["c"] == (0.0 if "spear" not in algo else r["c"]) and 0 <= r["kappa"] <= 1
+        # c(t) = (1 - cos(pi t / 2)) / 2 and kappa(t) = (1 + cos(pi t / 2)) / 2 with T = 2 (tiny_run); off without SPEAR
+        assert r["c"] == pytest.approx([0.5, 1.0][r["step"] - 1] if spear else 0.0)
+        assert r["kappa"] == pytest.approx([0.5, 0.0][r["step"] - 1] if spear else 0.0, abs=1e-12)
+        # pi_old: every sample fits one mini-batch, which starts from the policy that computed the old
+        # log-probs, so the importance ratio is 1 on every token
+        assert r["trained_samples"] <= 8 and r["optimizer_steps"] == 1
+        assert abs(r["approx_kl"]) < 1e-5
+        if "drbot" not in algo:  # vanilla PPO-clip (Clip-Cov's clipfrac counts selected tokens instead)
+            assert r["clipfrac"] == 0.0
     result = json.loads((run / "result.json").read_text())
     assert result["preset"] == algo and result["env"]["id"] == env_id
     assert len(result["runs"][0]["episodes"]) == 2  # per-episode eval records, replayable
