@@ -217,6 +217,28 @@ class LoadedCheckpoint:
     state: dict[str, Any]
 
 
+def load_policy_weights(model: torch.nn.Module, folder: str | Path) -> None:
+    """Load the weights a checkpoint's ``policy/`` folder holds (``save_pretrained``'s safetensors, one
+    file or several shards) into ``model``, exactly as saved. The trainer state does not keep a second
+    copy of the weights (for SmolLM2 that copy was 540 MB per checkpoint). Keys ``save_pretrained`` leaves
+    out because they are tied to a saved one (``lm_head.weight`` of tied embeddings) are accepted."""
+    from safetensors.torch import load_file
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise CorruptCheckpoint(f"{folder} holds no safetensors weights")
+    weights: dict[str, torch.Tensor] = {}
+    for f in files:
+        weights.update(load_file(str(f)))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    current = model.state_dict()
+    loaded_ptrs = {current[k].data_ptr() for k in weights if k in current}
+    untied = [k for k in missing if current[k].data_ptr() not in loaded_ptrs]
+    if unexpected or untied:
+        raise CorruptCheckpoint(f"{folder}: weights do not fit the model (missing {untied[:3]}, "
+                                f"unexpected {list(unexpected)[:3]})")
+
+
 def load_latest_checkpoint(ckpt_root: str | Path, map_location: str = "cpu") -> LoadedCheckpoint | None:
     """The newest checkpoint that verifies and whose state loads (``weights_only=True``: tensors and
     plain values only), or ``None`` when there is none; the others are skipped with a warning naming

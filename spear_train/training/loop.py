@@ -47,7 +47,8 @@ from spear_train.algorithms.schedules import agent_tool_bonus, math_reward, repl
 from spear_train.rollout.samples import Rollout, Sample
 from spear_train.algorithms.config import AlgorithmConfig
 from spear_train.training.algo_adapter import algorithm_config, loss_settings
-from spear_train.training.checkpoint import load_latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from spear_train.training.checkpoint import (POLICY_DIR, load_latest_checkpoint, load_policy_weights, rng_state,
+                                             save_checkpoint, set_rng_state)
 from spear_train.training.distributed import SINGLE, DataParallel, DistContext, broadcast_model, gather_rollout
 from spear_train.training.logprobs import pad_values
 from spear_train.training.run_config import RunConfig, save_run_config
@@ -349,7 +350,6 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "step": self.step, "seed": self.seed,
-            "model": {k: v.detach().cpu().clone() for k, v in self.policy.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "replay_buffer": self.buffer.state_dict(), "baseline_history": self.history.state_dict(),
             "rng": rng_state(), "generator": self.rng.get_state(), "eval_history": self.eval_history,
@@ -382,7 +382,10 @@ class Trainer:
         s = loaded.state
         if s["seed"] != self.seed:
             raise TrainingError(f"{loaded.path} belongs to seed {s['seed']}, not {self.seed}")
-        self.policy.model.load_state_dict(s["model"])
+        if "model" in s:  # checkpoints written before the weights lived only in policy/
+            self.policy.model.load_state_dict(s["model"])
+        else:
+            load_policy_weights(self.policy.model, loaded.path / POLICY_DIR)
         self.optimizer.load_state_dict(s["optimizer"])
         self.buffer.load_state_dict(s["replay_buffer"])
         self.history.load_state_dict(s["baseline_history"])

@@ -75,3 +75,29 @@ def test_prune_keeps_newest(tmp_path):
     for step in range(1, 5):
         save_checkpoint(tmp_path, step, _state(step), keep=2)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_000003", "step_000004"]
+
+
+def test_policy_weights_reload_exactly_and_tied_keys_are_accepted(tmp_path):
+    """The trainer state holds no copy of the weights: resume reads them back from ``policy/``."""
+    from spear_train.models.tiny_model import build_tiny_model
+    from spear_train.models.tokenizer import train_tokenizer
+    from spear_train.training.checkpoint import load_policy_weights
+
+    from tests.training.conftest import TINY_SHAPE, TOY_TEXTS
+
+    tokenizer = train_tokenizer(TOY_TEXTS, vocab_size=300)
+    saved = build_tiny_model(tokenizer, TINY_SHAPE, seed=0)
+    saved.save_pretrained(tmp_path / "policy")
+    other = build_tiny_model(tokenizer, TINY_SHAPE, seed=1)
+    assert any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(), other.state_dict().values()))
+    load_policy_weights(other, tmp_path / "policy")
+    for key, value in saved.state_dict().items():
+        assert torch.equal(value, other.state_dict()[key]), key
+
+    import dataclasses
+    wider = build_tiny_model(tokenizer, dataclasses.replace(TINY_SHAPE, intermediate_size=128), seed=0)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_policy_weights(wider, tmp_path / "policy")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorruptCheckpoint, match="no safetensors"):
+        load_policy_weights(other, tmp_path / "empty")
