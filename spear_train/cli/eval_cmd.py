@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """\
 examples:
-  spear-bench eval --env alfworld --checkpoint runs/spear-alfworld-seed0/checkpoints/step_20
+  spear-bench eval --env alfworld --checkpoint runs/spear-alfworld-seed0/checkpoints/step_000020
   spear-bench eval --env webshop --agent random --seed 0 1 2 --episodes 50
   spear-bench eval --env alfworld --agent expert --scale paper --out expert.json   # leaderboard setting
   spear-bench leaderboard verify expert.json --add && spear-bench leaderboard render
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a checkpoint, the scripted expert or a random agent on the held-out split",
         description="Play held-out episodes and print success rate and mean score with standard errors. "
-        "--checkpoint takes a run's checkpoint folder (checkpoints/step_N), its policy/ folder, or any "
+        "--checkpoint takes a run's checkpoint folder (checkpoints/step_NNNNNN, e.g. step_000020), its policy/ folder, or any "
         "model folder or built-in name. Several --seed values replay the same tasks with different sampling "
         "seeds and are summarised as mean ± standard error over seeds.",
         epilog=EXAMPLES,
