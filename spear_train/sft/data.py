@@ -1,10 +1,10 @@
-"""SFT data: expert episodes on generated *training* tasks, one example per agent turn (issue 12 item 3).
+"""SFT data: expert episodes on generated *training* tasks, one example per agent turn.
 
 Each env plugs in an :class:`ExpertSource`: how to build the env for a split and how to make its
 expert (ALFWorld: the handcoded expert with the move fix; WebShop: the scripted buyer; math: the
 scripted solver). :func:`play_expert_episode` runs the expert on the real env and renders every turn's
 prompt with ``spear_envs.agent_io.prompt_builder_for(env_id)``, the very builder the rollout uses.
-Episodes whose goal already holds at reset (degenerate games, MODELS.md §1) or that the expert does not
+Episodes whose goal already holds at reset (degenerate generated games) or that the expert does not
 win never enter the data.
 
 An example is ``(messages, response)``; :func:`tokenize_examples` turns it into prompt ids (the policy's
@@ -63,7 +63,8 @@ def expert_source(env_id: str) -> ExpertSource:
 
 
 #: The tiny policies' reply format for agent envs: empty reasoning, then the action. The think tags
-#: make the reply format-valid under ALGORITHMS §6.3; constrained decoding uses the same template.
+#: make the reply format-valid (docs/rollouts.md, 'Action parsing (format validity)'); constrained
+#: decoding uses the same template.
 AGENT_RESPONSE_TEMPLATE = DEFAULT_TEMPLATE
 
 

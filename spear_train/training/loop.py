@@ -1,4 +1,4 @@
-"""The one training loop every preset runs (ALGORITHMS §0 and §4.8). Presets differ only in config.
+"""The one training loop every preset runs (docs/algorithms.md, 'Training step order'). Presets differ only in config.
 
 A training step t, top to bottom in :meth:`Trainer.train_step`:
 
@@ -79,7 +79,7 @@ class StepBatch:
 
 def sample_flags(samples: list[Sample], max_response_tokens: int, algo: AlgorithmConfig) -> torch.Tensor:
     """``[N]`` bool: the sample is over-long, void, repetitive or unreadable, for each flag the preset
-    switches on (ALGORITHMS §3.1-3.3)."""
+    switches on (docs/algorithms.md, 'Sample flags')."""
     none = torch.zeros(len(samples), dtype=torch.bool)
     if not samples:
         return none
@@ -99,7 +99,7 @@ def sample_flags(samples: list[Sample], max_response_tokens: int, algo: Algorith
 
 
 def scores_for(samples: list[Sample], kappa: float, algo: AlgorithmConfig, math_env: bool) -> torch.Tensor:
-    """``s_i`` before the invalid penalty: episode reward plus the tool-call bonus (§4.6)."""
+    """``s_i`` before the invalid penalty: episode reward plus the tool-call bonus ('Tool-call bonus κ(t)')."""
     if math_env:
         won = torch.tensor([s.won for s in samples])
         calls = torch.tensor([s.num_tool_calls for s in samples])
