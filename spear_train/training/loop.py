@@ -50,21 +50,11 @@ from spear_train.training.algo_adapter import algorithm_config, loss_settings
 from spear_train.training.checkpoint import (POLICY_DIR, load_latest_checkpoint, load_policy_weights, rng_state,
                                              save_checkpoint, set_rng_state)
 from spear_train.training.distributed import SINGLE, DataParallel, DistContext, broadcast_model, gather_rollout
+from spear_train.training.errors import TrainingError
 from spear_train.training.logprobs import pad_values
 from spear_train.training.run_config import RunConfig, save_run_config
+from spear_train.training.seeds import derive_seed
 from spear_train.training.update import TrainBatch, optimise, recompute_logprobs
-
-
-class TrainingError(RuntimeError):
-    """A run cannot start or continue (bad model, env, or run folder); the message says why."""
-
-
-def derive_seed(*parts: int) -> int:
-    """A 31-bit seed from integers (stable across processes, unlike ``hash``)."""
-    value = 0x345678
-    for p in parts:
-        value = (value * 1_000_003 + int(p) + 0x9E3779B9) % (2**61 - 1)
-    return value % (2**31 - 1)
 
 
 @dataclass
