@@ -25,38 +25,14 @@ from tqdm import tqdm
 
 from spear_envs.agent_io import AgentMemory, prompt_builder_for
 from spear_train.policy.constrained import DEFAULT_TEMPLATE
+from spear_train.sft import sources  # noqa: F401  (registers the built-in expert sources)
+from spear_train.sft.experts import EXPERT_SOURCES, Expert, ExpertSource, register_expert_source  # noqa: F401
 
 Message = dict[str, str]
-Expert = Callable[[str, dict], str]  # (observation, info) -> action
-
-
-@dataclass(frozen=True)
-class ExpertSource:
-    """How to play one env's expert on a split of generated tasks.
-
-    ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
-    returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
-    ``env.reset``. ``response(action)`` is the target text for one turn: :func:`agent_response` for
-    agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
-    """
-
-    make_env: Callable[[str], gym.Env]
-    make_expert: Callable[[gym.Env], Expert]
-    reset_options: Callable[[str], dict] = lambda split: {}
-    response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
-
-
-#: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).
-EXPERT_SOURCES: dict[str, ExpertSource] = {}
-
-
-def register_expert_source(env_id: str, source: ExpertSource) -> None:
-    EXPERT_SOURCES[env_id] = source
 
 
 def expert_source(env_id: str) -> ExpertSource:
-    from spear_train.sft import sources  # noqa: F401  (registers the built-in sources)
-
+    """The expert source registered for ``env_id`` (``KeyError`` naming the known ones otherwise)."""
     if env_id not in EXPERT_SOURCES:
         raise KeyError(f"no expert source for {env_id!r}; available: {sorted(EXPERT_SOURCES)}")
     return EXPERT_SOURCES[env_id]

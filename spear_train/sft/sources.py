@@ -1,9 +1,9 @@
 """The built-in expert sources: which expert plays which env's generated tasks.
 
-Importing this module registers one :class:`~spear_train.sft.data.ExpertSource` per env whose expert
-is available (``spear_train.sft.data.expert_source`` imports it on first use). A source builds its env
-with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wraps the env's own
-expert as ``(observation, info) -> action``:
+Importing this module registers one :class:`~spear_train.sft.experts.ExpertSource` per env whose expert is
+available (``spear_train.sft.data`` imports it, so ``expert_source`` always sees them). A source builds its
+env with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wraps the env's own expert as
+``(observation, info) -> action``:
 
 * ``spear/ALFWorld-v0``: the handcoded expert with the move fix (docs/models.md, 'Data per environment'), on small
   generated scenes; task ``i`` is game ``i`` of the ``train`` split (1,500 games), held-out tasks come from
@@ -25,7 +25,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 import spear_envs  # noqa: F401  (registers the env ids)
-from spear_train.sft.data import Expert, ExpertSource, register_expert_source
+from spear_train.sft.experts import Expert, ExpertSource, register_expert_source
 
 
 # ----------------------------------------------------------------------------- WebShop: the scripted buyer
