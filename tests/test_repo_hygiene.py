@@ -57,7 +57,8 @@ def outside_references(path: Path) -> list[str]:
 
 def test_pattern_catches_each_kind_of_reference():
     for bad in ("see \u00a74.6", "ALGORITHMS.md", "MODELS.md", "WEBSHOP.md", "ALFWORLD.md", "MATH_AND_INFRA.md",
-                "ALGORITHMS spec", "MODELS \u00a74", "spec decision" + " 5", "spec A.4", "../shared/spec", "decision" + " 2",
+                "ALGORITHMS spec", "MODELS \u00a74", "spec decision" + " 5", "spec A.4",
+                "../shared/spec", "decision" + " 2",
                 "(issue" + " 12)", "Issue" + " #3"):
         assert FORBIDDEN.search(bad), bad
     for fine in ("docs/algorithms.md, 'GiGPO advantage'", "ALFWORLD_FALLBACK_CHARS", "EnvSpec(env_id)",
@@ -158,3 +159,36 @@ def test_no_import_circles(package):
     assert len(graph) > 10
     cycle = find_cycle(graph)
     assert cycle is None, f"import circle in {package}: " + " -> ".join(cycle)
+
+
+# ----------------------------------------------------------------------------- references into docs/
+#: ``docs/algorithms.md, 'GiGPO advantage'`` (also with double quotes, or without the comma).
+DOCS_SECTION_REF = re.compile(r"docs/([\w-]+\.md),?\s+['\"]([^'\"\n]{3,80})['\"]")
+
+
+def docs_headings() -> dict[str, list[str]]:
+    """``docs/`` file name -> its headings, without the leading ``#``."""
+    return {p.name: [line.lstrip("#").strip() for line in p.read_text(encoding="utf-8").splitlines()
+                     if line.startswith("#")] for p in (ROOT / "docs").glob("*.md")}
+
+
+def unresolved_section_refs(path: Path, headings: dict[str, list[str]]) -> list[str]:
+    """References in ``path`` to a docs/ section that does not exist (a heading must start with the name)."""
+    text = path.read_text(encoding="utf-8")
+    flat = re.sub(r"\n\s*(?:#:?|\*)?\s*", " ", text)  # a reference may wrap over comment/docstring lines
+    bad = []
+    for match in DOCS_SECTION_REF.finditer(flat):
+        name, section = match.groups()
+        if not any(h.startswith(section) for h in headings.get(name, [])):
+            bad.append(f"{path.relative_to(ROOT)}: docs/{name}, '{section}'")
+    return bad
+
+
+def test_docs_section_references_name_existing_headings():
+    headings = docs_headings()
+    assert "algorithms.md" in headings and "GiGPO advantage" in headings["algorithms.md"]
+    refs = [p for p in text_files() if DOCS_SECTION_REF.search(re.sub(r"\n\s*(?:#:?|\*)?\s*", " ",
+                                                                       p.read_text(encoding="utf-8")))]
+    assert len(refs) > 20  # the code does point into docs/
+    bad = [b for p in text_files() for b in unresolved_section_refs(p, headings)]
+    assert not bad, "references to docs/ sections that do not exist:\n" + "\n".join(bad)
