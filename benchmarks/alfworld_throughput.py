@@ -8,7 +8,7 @@ byte-identical text (tests/envs/alfworld/test_fast_engine.py); this script only 
     python benchmarks/alfworld_throughput.py                  # ALFWorld-sized (large) scenes
     python benchmarks/alfworld_throughput.py --scene-size small --games 6 --steps 100
 
-Targets (issue 3): ours >= 3x stock steps/s on an ALFWorld-sized scene; reset of a cached game < 100 ms.
+Targets: ours >= 3x stock steps/s on an ALFWorld-sized scene; reset of a cached game < 100 ms.
 """
 
 from __future__ import annotations

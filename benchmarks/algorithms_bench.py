@@ -1,4 +1,4 @@
-"""Speed of the vectorised algorithm functions at the reference's batch scale (issue 9).
+"""Speed of the vectorised algorithm functions at the reference's batch scale.
 
 Baselines measured in the same run: a straightforward per-group / per-sample Python implementation of
 the same rule (results are checked equal before timing). Prints milliseconds and speed-up ratios.

@@ -1,4 +1,4 @@
-"""The GPU path in one run (issue 21): generation and update throughput, MFU, memory, log-prob agreement,
+"""The GPU path in one run: generation and update throughput, MFU, memory, log-prob agreement,
 and two ``--scale paper`` training steps. Fits in about 5 minutes on one GPU and downloads nothing: the
 1.5B model is a randomly initialised Qwen2.5-1.5B-shaped ``Qwen2ForCausalLM`` built from the config in
 :data:`QWEN25_1_5B` (public architecture values), prompts are random token ids, and the paper-scale steps

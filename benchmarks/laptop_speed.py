@@ -1,4 +1,4 @@
-"""Laptop training speed: the fast decoder vs the reference ``generate`` path, paired call by call (issue 18).
+"""Laptop training speed: the fast decoder vs the reference ``generate`` path, paired call by call.
 
 For each env (laptop defaults, shipped tiny policy, ``spear`` preset) one trainer runs ``--steps``
 training steps and one ``--eval-episodes`` held-out evaluation with a *paired* generator: every

@@ -2,7 +2,7 @@
 
 Both run the same snippets through the same isolation (namespaces, sandbox uid, rlimits, preamble);
 the difference is only that the pool's workers imported numpy and sympy, ran the preamble and a
-warm-up of common sympy calls, and froze their heap before forking a child per call. Target (issue 25):
+warm-up of common sympy calls, and froze their heap before forking a child per call. Target:
 the pool at least 10x the plain executor on the sympy snippet.
 
     python benchmarks/math_sandbox_perf.py [--calls 10] [--pool-size 1]

@@ -1,4 +1,4 @@
-"""SFT throughput and evaluation cost of the tiny policy vs SmolLM2-135M (issue 12, performance).
+"""SFT throughput and evaluation cost of the tiny policy vs SmolLM2-135M.
 
 Prints, in one run:
 

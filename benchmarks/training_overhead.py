@@ -1,4 +1,4 @@
-"""Training overhead and update throughput on the tiny model, measured in one run (issue 13).
+"""Training overhead and update throughput on the tiny model, measured in one run.
 
 Part 1, SPEAR's overhead: ``drbot`` and ``spear`` (= drbot+spear) train the same policy on ALFWorld with
 the laptop defaults, the same seed and the same rollout budget, for ``--steps`` steps each (no evaluation).

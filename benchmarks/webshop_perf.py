@@ -16,8 +16,8 @@ For each generated catalog size (an int, or a name: 1k, 100k, full = upstream's 
   RSS counts the shared catalog pages in full in every process; the sum of PSS is the honest total.
   "Added" is what the envs add over each process's imports.
 
-Each figure is printed with its ratio to its target (issue 4 at 100k: click p50 < 1 ms, search p95 < 10 ms,
-16 envs < 300 MB; issue 25 at 1.18M: second process < 5 s, search p95 < 20 ms, 16 envs across 4 processes
+Each figure is printed with its ratio to its target (at 100k: click p50 < 1 ms, search p95 < 10 ms,
+16 envs < 300 MB; at 1.18M: second process < 5 s, search p95 < 20 ms, 16 envs across 4 processes
 < 2 GB); a ratio < 1 meets it. Wall-clock tails are sensitive to other load on a shared machine, so
 search is also timed in CPU time. Uses its own cache folder (``--cache``, default a temp dir).
 """

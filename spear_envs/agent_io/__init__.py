@@ -1,4 +1,5 @@
-"""The agent side of the text interface: output parsing (§6.3) and per-env prompt builders (§6.2)."""
+"""The agent side of the text interface: output parsing and per-env prompt builders
+(docs/rollouts.md, 'Action parsing (format validity)', 'Prompts and history window')."""
 
 from spear_envs.agent_io.parsing import ParsedAction, parse_action
 from spear_envs.agent_io.prompts import (

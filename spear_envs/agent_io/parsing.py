@@ -1,4 +1,6 @@
-"""Agent-side parsing of model output into an env action (ALGORITHMS spec §6.3, "projection").
+"""Agent-side parsing of model output into an env action ("projection").
+
+Also stated in docs/rollouts.md, 'Action parsing (format validity)'.
 
 The env never sees the raw model output: the agent side extracts the action and decides *format
 validity*, which drives the 0.1 invalid-action penalty. This is distinct from *admissibility*, which the
@@ -29,14 +31,14 @@ _ACTION_OPEN, _ACTION_CLOSE = "<action>", "</action>"
 
 
 class ParsedAction(NamedTuple):
-    """``action``: the string the env receives; ``valid``: format validity (spec §6.3)."""
+    """``action``: the string the env receives; ``valid``: format validity."""
 
     action: str
     valid: bool
 
 
 def parse_action(output: str, fallback_chars: int) -> ParsedAction:
-    """Project one model output to ``(action, valid)`` following spec §6.3.
+    """Project one model output to ``(action, valid)`` following the rules above.
 
     Args:
         output: the decoded model response (special tokens already skipped).

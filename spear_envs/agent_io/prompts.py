@@ -1,4 +1,5 @@
-"""Per-env prompt builders with a history window (ALGORITHMS spec §6.2; the wording is ours).
+"""Per-env prompt builders with a history window (docs/rollouts.md, 'Prompts and history
+window'; the wording is ours).
 
 A prompt builder turns an :class:`AgentMemory` (what the agent saw and did so far in one episode) into
 chat messages for the policy, and parses the policy's reply back into an env action. The rollout and
@@ -80,7 +81,7 @@ class PromptBuilder(ABC):
         """Chat messages for the policy's next turn."""
 
     def parse(self, reply: str) -> ParsedAction:
-        """Project the policy's reply to (action, format-valid) (spec §6.3)."""
+        """Project the policy's reply to (action, format-valid) with :func:`parse_action`."""
         return parse_action(reply, self.fallback_chars)
 
     def _window(self, memory: AgentMemory) -> list[tuple[int, str, str]]:

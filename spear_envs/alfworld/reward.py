@@ -1,7 +1,8 @@
-"""The ALFWorld reward (ALGORITHMS spec §6.4): ``win_reward`` on the step that wins, 0 otherwise.
+"""The ALFWorld reward (docs/rollouts.md, 'Env rewards'): ``win_reward`` on the step that wins, 0 otherwise.
 
 verl-agent uses 10 (``10 * won`` per step, and the episode ends on a win). The 0.1 invalid-format penalty
-is applied by the trainer, not here (spec decision 7).
+is applied by the trainer, not here (docs/algorithms.md,
+'Design choices': format validity vs admissibility).
 """
 
 from __future__ import annotations

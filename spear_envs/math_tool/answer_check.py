@@ -1,4 +1,4 @@
-"""Extract the final ``\\boxed{}`` answer and check it against the ground truth (spec A.6, A.7).
+"""Extract the final ``\\boxed{}`` answer and check it against the ground truth.
 
 Two checkers:
 

@@ -1,6 +1,6 @@
 """spear/MathTool-v0: solve a competition problem, optionally running Python, end with a ``\\boxed{}`` answer.
 
-Episode protocol (MATH_AND_INFRA spec A.3-A.6):
+Episode protocol:
 
 * ``reset`` shows the problem with the boxed-answer instruction. ``options={"index": i}`` picks problem
   ``i`` (the ``i``-th generated problem of the split, or row ``i`` of the file); otherwise the seeded

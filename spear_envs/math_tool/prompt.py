@@ -1,4 +1,4 @@
-"""Prompts for spear/MathTool-v0: a multi-turn chat (MATH_AND_INFRA spec A.2, A.3).
+"""Prompts for spear/MathTool-v0: a multi-turn chat.
 
 The conversation is: a system message describing the one tool in the hermes format, the user message
 (the env's reset observation: the problem plus the ``\\boxed{}`` instruction), then alternating assistant
@@ -6,7 +6,7 @@ turns and ``tool`` messages (the tool outputs the env returned). The whole conve
 (the reference keeps every turn; ``history_length`` does not apply). Callers whose chat template renders
 ``tools=`` themselves can pass :data:`TOOL_SCHEMA` and drop the system message.
 
-Format validity (ALGORITHMS decision 5, the math void-turn rule): a turn is valid when it is either a
+Format validity (the math void-turn rule, docs/algorithms.md 'Sample flags'): a turn is valid when it is either a
 well-formed tool call or a final answer that contains a ``\\boxed{}``. A turn with neither (no box, or
 a broken ``<tool_call>``) is invalid. The action sent to the env is always the whole turn.
 """

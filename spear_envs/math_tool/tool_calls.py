@@ -1,4 +1,4 @@
-"""Hermes-format tool calls in a model turn (MATH_AND_INFRA spec A.3).
+"""Hermes-format tool calls in a model turn.
 
 A turn calls the tool with ``<tool_call>{"name": "code_interpreter", "arguments": {"code": "..."}}</tool_call>``.
 Every ``<tool_call>…</tool_call>`` span is found (non-greedy) and JSON-decoded; only the **first** valid

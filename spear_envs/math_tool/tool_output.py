@@ -1,4 +1,4 @@
-"""What the code tool returns to the model (MATH_AND_INFRA spec A.4), as a pure function of a run's result.
+"""What the code tool returns to the model, as a pure function of a run's result.
 
 Rules, in order:
 

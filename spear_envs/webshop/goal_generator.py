@@ -1,6 +1,6 @@
 """Goals (instruction + target attributes/options + price cap) and the fixed train/eval/test splits.
 
-Upstream rules (spec WEBSHOP.md §1.2), reproduced:
+Upstream WebShop's goal rules, reproduced:
 
 * **synthetic** goals: one per element of the Cartesian product of a product's option values (option
   names sorted), text ``"{instruction}[ with name: value, and name: value][price clause]"``,

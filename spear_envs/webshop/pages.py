@@ -1,7 +1,7 @@
 """The WebShop site as a page model: state, actions, and text / text_rich / HTML renderings.
 
 One :class:`Shop` drives one shopping session (the env owns one; the web app one per visitor) over a
-shared catalog. Pages and transitions follow upstream (spec WEBSHOP.md §1.3-1.5):
+shared catalog. Pages and transitions follow upstream WebShop:
 
 ========== ====================================================== ===========================================
 page        shows                                                   clickables

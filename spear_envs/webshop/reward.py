@@ -1,4 +1,4 @@
-"""WebShop's reward, faithful to upstream (spec WEBSHOP.md §1.6 and the §7.4 checklist). Pure functions.
+"""WebShop's reward, faithful to upstream WebShop. Pure functions.
 
     R = r_type * (A + O + [price <= price_upper]) / (|goal attributes| + |goal options| + 1)
 

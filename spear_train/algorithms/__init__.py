@@ -1,7 +1,7 @@
 """GRPO, GiGPO, Dr.BoT and SPEAR as pure, vectorised functions on batched torch tensors.
 
-Formulas and defaults: ALGORITHMS spec (see docs/algorithms.md for the map from each paper component
-to its function). Conventions: ``B`` samples (one per env step in ALFWorld/WebShop, one per response in
+Formulas and defaults: docs/algorithms.md (the map from each paper component to its function, then
+every formula by name). Conventions: ``B`` samples (one per env step in ALFWorld/WebShop, one per response in
 math), ``L`` padded response width, group/trajectory/anchor ids as ``LongTensor[B]``
 (:func:`ids_from_keys` turns uids or raw observation strings into ids).
 """

@@ -1,4 +1,5 @@
-"""SPEAR's off-policy advantage recalibration (spec §4.2, §4.3): baseline history, P50 and decay modes.
+"""SPEAR's off-policy advantage recalibration: baseline history, P50 and decay modes
+(docs/algorithms.md, 'P50 baseline and recalibration').
 
 After every step the trainer records this step's per-group mean and std rewards. When the replay
 buffer is drained, replayed samples get a fresh advantage against the median (P50) of that history,
@@ -73,7 +74,7 @@ def p50_recalibrate(scores: Tensor, baseline: float, baseline_std: float, norm_b
     """P50 advantage of replayed samples: ``Â = s − b``, or ``(s − b)/(b_σ + eps)`` with ``norm_by_std``.
 
     ``scores``: ``[N]`` rewards ``s_i`` stored at collection time (penalty and tool bonus included).
-    For GiGPO runs this replaces the GiGPO advantage; the step-level term is gone (spec §4.3).
+    For GiGPO runs this replaces the GiGPO advantage; the step-level term is gone.
     """
     centred = scores - baseline
     return centred / (baseline_std + eps) if norm_by_std else centred

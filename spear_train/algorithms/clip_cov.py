@@ -1,4 +1,4 @@
-"""Clip-Cov and KL-Cov policy losses (spec §3.6): covariance-based token selection.
+"""Clip-Cov and KL-Cov policy losses (docs/algorithms.md, 'Clip-Cov and KL-Cov'): covariance-based token selection.
 
 Both measure, per valid token, ``cov_k = (A_k − Ā)(lp_k − l̄)`` where ``Ā`` and ``l̄`` are the masked means
 of the advantages and the (detached) current log-probs over the micro-batch. Clip-Cov drops the loss of

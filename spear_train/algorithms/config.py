@@ -1,8 +1,9 @@
 """Algorithm configuration: one documented field per knob (TRL style), validated on construction.
 
 :class:`AlgorithmConfig` holds every switch of GRPO, GiGPO, Dr.BoT and SPEAR; :class:`EnvSettings` holds
-the paper's per-environment training settings (spec §5). Presets (``presets.py``) are just instances of
-these. A bad value raises :class:`ConfigError`, whose message names the field and the value.
+the paper's per-environment training settings (docs/algorithms.md, 'Paper settings'). Presets
+(``presets.py``) are just instances of these. A bad value raises :class:`ConfigError`, whose message
+names the field and the value.
 """
 
 from __future__ import annotations
@@ -66,21 +67,21 @@ def _require(obj: Any, name: str, ok: bool, reason: str) -> None:
 class AlgorithmConfig:
     """Every knob of the four algorithms. Defaults are the plain GRPO baseline in an agent env."""
 
-    # --- advantage (spec §1, §2) ---
+    # --- advantage (docs/algorithms.md, 'GRPO advantage', 'GiGPO advantage') ---
     advantage_estimator: Literal["grpo", "gigpo"] = _doc("GRPO outcome advantage or GiGPO (episode + anchor-state step part).", default="grpo")
     norm_adv_by_std: bool = _doc(
         "Divide by the group's unbiased std (+1e-6). Honoured by both estimators: GiGPO uses mode mean_std_norm "
         "when True, mean_norm when False.", default=True)
     gigpo_step_weight: float = _doc("GiGPO ω: weight of the step-level advantage.", default=1.0)
     gamma: float = _doc("GiGPO discount of the per-step env rewards.", default=0.95)
-    invalid_action_penalty: float = _doc("Subtracted from a sample's score (and GiGPO return) when its action is format-invalid (§6.3).", default=0.1)
-    # --- policy loss (spec §1.3, §1.4, §3.6) ---
+    invalid_action_penalty: float = _doc("Subtracted from a sample's score (and GiGPO return) when its action is format-invalid.", default=0.1)
+    # --- policy loss (docs/algorithms.md, 'Policy loss', 'Loss aggregation', 'Clip-Cov and KL-Cov') ---
     policy_loss: Literal["vanilla", "clip_cov", "kl_cov"] = _doc("On-policy loss: PPO-clip with dual clip, Clip-Cov or KL-Cov.", default="vanilla")
     clip_ratio_low: float = _doc("ε_low: ratio clipped below at 1 − ε_low.", default=0.2)
     clip_ratio_high: float = _doc("ε_high: ratio clipped above at 1 + ε_high (clip-higher when > ε_low).", default=0.2)
     dual_clip_c: Optional[float] = _doc("Dual clip for negative advantages: loss ≤ −A·c (c > 1); null disables. Vanilla loss only.", default=10.0)
     loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = _doc(
-        "How the token loss matrix is reduced (§1.4).", default="token-mean")
+        "How the token loss matrix is reduced (docs/algorithms.md, 'Loss aggregation').", default="token-mean")
     loss_norm_length: Optional[int] = _doc(
         "Divisor of seq-mean-token-sum-norm (the reference's max_response_length); null uses the padded width.", default=None)
     entropy_coef: float = _doc("β_H: loss −= β_H·Agg(entropy). 0.001 in the agent envs, 0 for math.", default=0.001)
@@ -91,7 +92,7 @@ class AlgorithmConfig:
     clip_cov_ub: float = _doc("Clip-Cov: upper covariance bound (strict).", default=5.0)
     kl_cov_ratio: float = _doc("KL-Cov: fraction of valid tokens (top covariance) that get the KL penalty.", default=0.0002)
     ppo_kl_coef: float = _doc("KL-Cov: coefficient of |logπ − logπ_old| on the selected tokens.", default=0.1)
-    # --- sample flags and filters (spec §3) ---
+    # --- sample flags and filters (docs/algorithms.md, 'Sample flags', 'Low-variance group filter') ---
     filter_overlong: bool = _doc("Mask out samples whose response hit the length cap.", default=False)
     filter_void_turn: bool = _doc("Mask out void turns (no action / no final boxed answer).", default=False)
     filter_repetitive: bool = _doc("Mask out samples with a token n-gram repeated ≥ repetition_threshold times.", default=False)
@@ -109,7 +110,7 @@ class AlgorithmConfig:
     group_stats: Literal["trajectory", "sample"] = _doc(
         "Group reward stats for the group filter and the baseline history: per-trajectory mean scores with "
         "population std (agent envs) or per-sample scores with unbiased std (math).", default="trajectory")
-    # --- SPEAR replay (spec §4.1-§4.5) ---
+    # --- SPEAR replay (docs/algorithms.md, 'Replay buffer' to 'Replay warm-up c(t)') ---
     enable_replay: bool = _doc("SPEAR experience replay with off-policy advantage recalibration.", default=False)
     replay_buffer_size: int = _doc("Replay batch cap; the buffer flushes when > 1.5× this many samples beat the baseline.", default=2048)
     replay_tolerate_steps: int = _doc("Staleness tolerance (capped at 10): samples are replayed at most tolerate + 2 steps after collection.", default=5)
@@ -124,7 +125,7 @@ class AlgorithmConfig:
     replay_clip_cov_ratio: float = _doc("Clip-Cov ratio on the replay pass.", default=0.02)
     replay_clip_cov_lb: float = _doc("Clip-Cov lower bound on the replay pass.", default=2.0)
     replay_clip_cov_ub: float = _doc("Clip-Cov upper bound on the replay pass.", default=60.0)
-    # --- tool-call bonus (spec §4.6) ---
+    # --- tool-call bonus (docs/algorithms.md, 'Tool-call bonus κ(t)') ---
     tool_bonus_mode: Literal["none", "constant", "cosine"] = _doc("Intrinsic tool-call reward schedule κ(t).", default="none")
     tool_bonus_steps: int = _doc("T_tc of the cosine decay κ(t).", default=200)
     tool_bonus_variant: Literal["agent", "qwen2.5", "qwen3"] = _doc(
@@ -159,13 +160,13 @@ class AlgorithmConfig:
 
     @property
     def gigpo_mode(self) -> Literal["mean_std_norm", "mean_norm"]:
-        """GiGPO normalisation, derived from ``norm_adv_by_std`` (spec decision 5)."""
+        """GiGPO normalisation, derived from ``norm_adv_by_std`` (docs/algorithms.md, 'Design choices')."""
         return "mean_std_norm" if self.norm_adv_by_std else "mean_norm"
 
 
 @dataclass
 class EnvSettings:
-    """The paper's per-environment training settings (spec §5), as named defaults."""
+    """The paper's per-environment training settings (docs/algorithms.md, 'Paper settings'), as named defaults."""
 
     env: Literal["alfworld", "webshop", "math"] = _doc("Task family these settings belong to.", default="alfworld")
     groups_per_step: int = _doc("Task instances (groups, uids) per training step.", default=32)

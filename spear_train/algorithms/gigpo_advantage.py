@@ -1,8 +1,10 @@
-"""GiGPO advantage (spec §2): an episode part from uid groups plus a step part from anchor-state groups.
+"""GiGPO advantage: an episode part from uid groups plus a step part from anchor-state groups.
+
+Formulas: docs/algorithms.md, 'GiGPO advantage'.
 
 ``A_i = A^E_i + ω · A^S_i``.
 
-* ``A^E``: the GRPO advantage of §1.2 on the sample scores ``s_i`` (step-weighted uid groups).
+* ``A^E``: the GRPO advantage on the sample scores ``s_i`` (step-weighted uid groups).
 * ``A^S``: within each *step group* (samples of one uid whose raw observations are exactly equal), the
   discounted return ``G_i`` centred (and, in ``mean_std_norm``, scaled) by the step group's statistics.
   A singleton step group gives ``A^S = 0``.

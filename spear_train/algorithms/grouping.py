@@ -6,7 +6,7 @@ was up to 1000× slower for these shapes (see benchmarks/algorithms_bench.py).
 Every estimator in this package works on a flat batch of ``B`` samples, each carrying an integer group
 id (a ``uid``: one task instance rolled out ``n`` times) and, where needed, a trajectory id. Ids may be any
 integers; they are made dense with :func:`dense_ids` (first-appearance order), so groups are never
-identified by their position in a shuffled batch (spec decision 5).
+identified by their position in a shuffled batch (docs/algorithms.md, 'Design choices').
 """
 
 from __future__ import annotations

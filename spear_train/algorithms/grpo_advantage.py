@@ -1,8 +1,9 @@
-"""GRPO outcome advantage (spec §1.2) and the invalid-action penalty (§1.1).
+"""GRPO outcome advantage and the invalid-action penalty (docs/algorithms.md, 'GRPO advantage',
+'Invalid-action penalty').
 
 A sample is one environment step (ALFWorld/WebShop) or one whole response (math). Group statistics are
 taken over the samples that share a uid, so in the agent envs they are *step-weighted*: a 40-step
-trajectory weighs 40 times in its group's mean and std (§1.1). No loop over tokens: the scalar advantage
+trajectory weighs 40 times in its group's mean and std. No loop over tokens: the scalar advantage
 is broadcast to the response tokens with :func:`broadcast_to_tokens`.
 """
 
@@ -17,11 +18,11 @@ ADV_EPS = 1e-6
 
 
 def apply_invalid_penalty(values: Tensor, valid: Tensor, penalty: float = INVALID_ACTION_PENALTY) -> Tensor:
-    """``values − penalty · (1 − valid)``, per sample (§1.1, §2).
+    """``values − penalty · (1 − valid)``, per sample (also applied to GiGPO step returns).
 
     Args:
         values: ``[B]`` sample scores ``s_i`` (or GiGPO step returns ``G_k``).
-        valid: ``[B]`` format validity of the step's action (bool or 0/1), spec §6.3.
+        valid: ``[B]`` format validity of the step's action (bool or 0/1), see docs/rollouts.md, 'Action parsing'.
     Returns: ``[B]``, same dtype as ``values``.
     """
     return values - penalty * (1 - valid.to(values.dtype))

@@ -1,7 +1,8 @@
 """PPO-clip policy loss with clip-higher and dual clip, loss aggregation, entropy and low-variance KL.
 
-Spec §1.3 and §1.4. All functions take ``[B, L]`` tensors (B responses, L = padded response width) and a
-0/1 mask of the same shape; masked tokens never contribute to any sum or mean.
+Formulas: docs/algorithms.md, 'Policy loss' and 'Loss aggregation'. All functions take ``[B, L]`` tensors
+(B responses, L = padded response width) and a 0/1 mask of the same shape; masked tokens never
+contribute to any sum or mean.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
 
 def aggregate_loss(token_loss: Tensor, mask: Tensor, mode: LossAggMode = "token-mean", norm_length: int | None = None) -> Tensor:
-    """Reduce a ``[B, L]`` loss matrix ℓ with mask m to a scalar (spec §1.4).
+    """Reduce a ``[B, L]`` loss matrix ℓ with mask m to a scalar (docs/algorithms.md, 'Loss aggregation').
 
     * ``token-mean``:              ``Σ_ik m·ℓ / (Σ_ik m + 1e-8)``
     * ``seq-mean-token-sum``:      ``(1/B) Σ_i Σ_k m·ℓ``
@@ -80,7 +81,7 @@ def ppo_clip_loss(
     loss_agg_mode: LossAggMode = "token-mean",
     norm_length: int | None = None,
 ) -> PolicyLossOutput:
-    """"Vanilla" PPO-clip loss with clip-higher and dual clip (spec §1.3), all tensors ``[B, L]``.
+    """"Vanilla" PPO-clip loss with clip-higher and dual clip ('Policy loss'), all tensors ``[B, L]``.
 
     Per token::
 
@@ -136,12 +137,12 @@ def actor_loss(
     loss_agg_mode: LossAggMode = "token-mean",
     norm_length: int | None = None,
 ) -> Tensor:
-    """Total actor loss ``pg_loss − β_H·Agg(H) + β_KL·Agg(k3)`` (spec §1.3).
+    """Total actor loss ``pg_loss − β_H·Agg(H) + β_KL·Agg(k3)`` (docs/algorithms.md, 'Policy loss').
 
     Args:
         pg_loss: scalar policy-gradient loss (from :func:`ppo_clip_loss` or Clip-Cov/KL-Cov).
         entropy: ``[B, L]`` per-token entropy, or None when ``entropy_coef == 0``.
-        mask: ``[B, L]`` loss mask (in the agent envs flagged samples keep mask 1 here, spec §3.4).
+        mask: ``[B, L]`` loss mask (in the agent envs flagged samples keep mask 1 here, see 'What a flag does').
         kl: ``[B, L]`` per-token :func:`low_var_kl`, or None when ``kl_coef == 0``.
     """
     total = pg_loss

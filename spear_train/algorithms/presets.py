@@ -3,11 +3,11 @@
 A preset is ``base`` (``grpo`` or ``gigpo``), optionally with the Dr.BoT tricks (``drbot``), optionally
 with SPEAR on top (``+spear``):
 
-* Dr.BoT (spec decision 2): no KL; clip-higher 0.2/0.28; no std normalisation; no length normalisation
-  (``seq-mean-token-sum-norm``); over-long and void-turn filtering; low-variance group filter (ρ = 0.75);
-  Clip-Cov. For GiGPO the reference effectively kept std normalisation (spec §2 ⚠), so ``drbot-gigpo``
-  keeps ``norm_adv_by_std = True`` (decision 5).
-* +spear (decision 3): replay buffer with P50 recalibration, cosine warm-up of the replay loss, cosine
+* Dr.BoT, as the paper defines it (docs/algorithms.md, 'Design choices'): no KL; clip-higher 0.2/0.28;
+  no std normalisation; no length normalisation (``seq-mean-token-sum-norm``); over-long and void-turn
+  filtering; low-variance group filter (ρ = 0.75); Clip-Cov. For GiGPO the reference effectively kept std
+  normalisation, so ``drbot-gigpo`` keeps ``norm_adv_by_std = True``.
+* +spear: replay buffer with P50 recalibration, cosine warm-up of the replay loss, cosine
   tool-call bonus, Clip-Cov on the replay pass.
 
 Per-environment differences (entropy bonus, loss divisor, replay warm-up length, math semantics of the
@@ -65,8 +65,8 @@ ENV_SETTINGS: dict[str, EnvSettings] = {
                         micro_batch_size_per_gpu=0, total_steps=300, val_instances=30, val_samples=32,
                         val_temperature=1.0, val_top_p=0.6),
 }
-"""Paper settings per environment (spec §5). Math's run length is not fixed by the reference scripts;
-300 (the replay warm-up length) is our default."""
+"""Paper settings per environment (docs/algorithms.md, 'Paper settings'). Math's run length is not fixed by
+the reference scripts; 300 (the replay warm-up length) is our default."""
 
 
 def canonical_preset_name(name: str) -> str:
@@ -90,7 +90,7 @@ def algorithm_preset(name: str, env: str = "alfworld", **overrides: Any) -> Algo
         fields.update(_DRBOT)
     if base.endswith("gigpo"):
         fields.update(_GIGPO)
-        fields["norm_adv_by_std"] = True  # what the reference effectively ran (spec §2 ⚠, decision 5)
+        fields["norm_adv_by_std"] = True  # what the reference effectively ran
     if plus == "spear":
         fields.update(_SPEAR)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(AlgorithmConfig)}

@@ -1,4 +1,4 @@
-"""SPEAR's experience replay buffer (spec §4.1, §4.3): a flush-when-full store of good samples.
+"""SPEAR's experience replay buffer: a flush-when-full store of good samples (docs/algorithms.md, 'Replay buffer').
 
 Life cycle per training step t (the trainer drives it):
 
@@ -54,7 +54,7 @@ class ReplayBatch:
 
 
 def replay_subsample_size(n: int, buffer_size: int) -> int:
-    """``min(pow2_floor(n), buffer_size)``, and 0 when ``n ≤ 1`` (spec §4.3)."""
+    """``min(pow2_floor(n), buffer_size)``, and 0 when ``n ≤ 1``."""
     return 0 if n <= 1 else min(pow2_floor(n), buffer_size)
 
 

@@ -1,11 +1,12 @@
-"""Sample flags, what a flag does to the masks, and the low-variance group filter (spec §3.1-§3.5).
+"""Sample flags, what a flag does to the masks, and the low-variance group filter
+(docs/algorithms.md, 'Sample flags', 'What a flag does', 'Low-variance group filter').
 
 Flags mark samples whose policy-gradient term is removed:
 
-* over-long: the response hit the length cap (§3.1);
+* over-long: the response hit the length cap;
 * void turn: no action after the last ``</think>`` (agent envs), or no final ``\\boxed{}`` answer (math);
-* repetitive: some n-gram of token ids (n = 20) occurs ≥ 10 times (§3.3);
-* unreadable: the decoded text holds U+FFFD or a mojibake form of it (§3.3).
+* repetitive: some n-gram of token ids (n = 20) occurs ≥ 10 times;
+* unreadable: the decoded text holds U+FFFD or a mojibake form of it.
 
 Text rules run once per sample (there is no token loop); token rules are vectorised over ``[B, L]``.
 """
@@ -32,7 +33,7 @@ def overlong_flags(response_lengths: Tensor, max_response_length: int) -> Tensor
 
 
 def is_void_turn(text: str) -> bool:
-    """Agent-env void turn (§3.2): the text is blank, or has no ``<action>…</action>`` block after the last
+    """Agent-env void turn: the text is blank, or has no ``<action>…</action>`` block after the last
     ``</think>`` (the whole text is searched when there is no ``</think>``). ``<action></action>`` is not void.
     """
     if not text.strip():
@@ -55,14 +56,14 @@ def last_boxed(text: str) -> str | None:
 
 
 def is_void_math_turn(text: str) -> bool:
-    """Math void turn (spec decision 5): no balanced ``\\boxed{}`` answer in the last 100 characters, the
+    """Math void turn: no balanced ``\\boxed{}`` answer in the last 100 characters, the
     window the math reward reads. Unlike the reference, this rule does fire.
     """
     return last_boxed(text[-MATH_ANSWER_WINDOW:]) is None
 
 
 def is_unreadable(text: str) -> bool:
-    """True when the decoded text holds U+FFFD or one of :data:`MOJIBAKE_MARKERS` (§3.3)."""
+    """True when the decoded text holds U+FFFD or one of :data:`MOJIBAKE_MARKERS`."""
     return any(marker in text for marker in MOJIBAKE_MARKERS)
 
 
@@ -94,7 +95,7 @@ def ngram_ids(token_ids: Tensor, n: int) -> Tensor:
 
 
 def repetitive_flags(token_ids: Tensor, mask: Tensor, ngram: int = 20, threshold: int = 10) -> Tensor:
-    """Some n-gram of valid response token ids occurs ≥ ``threshold`` times in the sample (§3.3).
+    """Some n-gram of valid response token ids occurs ≥ ``threshold`` times in the sample.
 
     Args:
         token_ids: ``[B, L]`` response token ids.
@@ -125,7 +126,7 @@ class FlaggedMasks(NamedTuple):
 
 
 def mask_flagged_samples(response_mask: Tensor, flagged: Tensor, exclude_from_loss: bool) -> FlaggedMasks:
-    """What a flag does (§3.4): the flagged sample's response mask becomes 0.
+    """What a flag does: the flagged sample's response mask becomes 0.
 
     It stays in the batch and still counts in its group's reward statistics; its advantage becomes 0.
     ``exclude_from_loss=False`` (agent envs): the sample still counts in token-mean denominators and the
@@ -151,7 +152,7 @@ def random_subset(n: int, k: int, generator: torch.Generator | None = None, devi
 
 
 def group_reward_stats(scores: Tensor, group_ids: Tensor, traj_ids: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-group reward mean and std, as used by the group filter (§3.5) and the baseline history (§4.2).
+    """Per-group reward mean and std, as used by the group filter and the baseline history.
 
     With ``traj_ids`` (agent envs): trajectory score = mean of its samples' scores, then the mean and
     **population** std of the trajectory scores of each group (trajectory-weighted, not step-weighted).
@@ -178,7 +179,7 @@ def low_variance_group_filter(
     pow2_subsample: bool = True,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Indices of the samples kept by the low-variance group filter (§3.5), sorted ascending. ``[K]`` long.
+    """Indices of the samples kept by the low-variance group filter, sorted ascending. ``[K]`` long.
 
     1. Group std from :func:`group_reward_stats` (scores taken *before* the invalid penalty).
     2. Keep the first ``⌊ratio·#groups⌋`` groups after a stable sort by std, descending for ``keep="std"``

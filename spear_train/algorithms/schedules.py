@@ -1,4 +1,6 @@
-"""SPEAR's progressive schedules (spec §4.5, §4.6): replay-loss warm-up c(t) and tool-call bonus decay κ(t).
+"""SPEAR's progressive schedules: replay-loss warm-up c(t) and tool-call bonus decay κ(t).
+
+Formulas: docs/algorithms.md, 'Replay warm-up c(t)' and 'Tool-call bonus κ(t)'.
 
 ``t`` is the global training step (starting at 1; ``t = 0`` is allowed and gives the start value).
 """
@@ -69,7 +71,7 @@ def agent_tool_bonus(num_steps: Tensor, kappa: float, dtype: torch.dtype | None 
 def math_reward(
     correct: Tensor, num_tool_calls: Tensor, kappa: float, variant: ToolBonusVariant = "qwen2.5", dtype: torch.dtype | None = None
 ) -> Tensor:
-    """Math score with the tool bonus (spec §4.6), ``[N]`` bool × ``[N]`` int → float ``[N]``.
+    """Math score with the tool bonus, ``[N]`` bool × ``[N]`` int → float ``[N]``.
 
     ``base = min(0.1·n_tc, 1)``.
 

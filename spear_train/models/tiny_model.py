@@ -1,4 +1,4 @@
-"""The built-in tiny policy's architecture: a ~1M-parameter Qwen2-style causal LM (MODELS.md §2, §5).
+"""The built-in tiny policy's architecture: a ~1M-parameter Qwen2-style causal LM (docs/models.md, 'The tiny policy').
 
 The shape is fixed in code (:class:`TinyModelShape`); only the vocabulary comes from the env's tokenizer.
 Initialisation is deterministic: the same shape, vocabulary and seed give bit-identical weights.

@@ -1,4 +1,5 @@
-"""Game-trained byte-level BPE tokenizers for the built-in tiny policies (issue 12, MODELS.md §1, §4.1).
+"""Game-trained byte-level BPE tokenizers for the built-in tiny policies (docs/models.md,
+'The tiny policy').
 
 One tokenizer per environment, trained on that environment's own rendered prompts and responses. The
 game language is small (ALFWorld has ~550 words), so a 2,048-entry request usually stops far below
@@ -11,11 +12,11 @@ Token layout (fixed, so ids never depend on the training text):
 * then the 256 byte symbols and the learned merges;
 * last, the tag tokens :data:`TAG_TOKENS` (``<think>``, ``<action>``, ``<tool_call>``, ...). They are
   *added, non-special* tokens: always one id each, and kept by ``decode(..., skip_special_tokens=True)``,
-  which the rollout uses before parsing (ALGORITHMS §6.1).
+  which the rollout uses before parsing.
 
-Reload trap (MODELS.md §4.1): ``AutoTokenizer.from_pretrained(checkpoint)`` can pick a model-specific
-tokenizer class from ``config.json`` that pre-tokenizes differently. :func:`load_tokenizer` therefore
-constructs :class:`~transformers.PreTrainedTokenizerFast` from ``tokenizer.json`` directly, and
+Reload trap (docs/models.md, 'Tokenizer reload trap'): ``AutoTokenizer.from_pretrained(checkpoint)`` can pick a
+model-specific tokenizer class from ``config.json`` that pre-tokenizes differently. :func:`load_tokenizer`
+therefore constructs :class:`~transformers.PreTrainedTokenizerFast` from ``tokenizer.json`` directly, and
 :func:`check_probe` compares a saved probe encoding against the reloaded tokenizer.
 """
 
@@ -30,7 +31,7 @@ from transformers import PreTrainedTokenizerFast
 
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN)
-#: Tags the envs and the prompt builders use (ALGORITHMS §6.3 and §7). One token each, not "special".
+#: Tags the envs, the prompt builders and the math tool use. One token each, not "special".
 TAG_TOKENS: tuple[str, ...] = (
     "<think>", "</think>", "<action>", "</action>",
     "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
@@ -143,7 +144,7 @@ def is_spear_tokenizer(folder: str | Path) -> bool:
 
 
 def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
-    """Reload a tokenizer saved by :func:`save_tokenizer` with exactly its saved ids (avoids §4.1)."""
+    """Reload a tokenizer saved by :func:`save_tokenizer` with exactly its saved ids (no reload trap)."""
     folder = Path(folder)
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     fast = wrap_tokenizer(tok)
@@ -169,5 +170,5 @@ def check_probe(tokenizer, folder: str | Path) -> None:
         raise ValueError(
             f"the tokenizer loaded from {folder} encodes its probe text to different ids than when it "
             f"was saved ({len(ids)} vs {len(probe['ids'])} ids): the model would see other tokens than it "
-            "was trained on (MODELS.md §4.1)"
+            "was trained on (see docs/models.md, 'Tokenizer reload trap')"
         )

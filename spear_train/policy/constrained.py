@@ -1,11 +1,10 @@
 """Admissible-constrained decoding: the response may only be one of the env's admissible actions.
 
 Each admissible action ``a`` is rendered as ``template.format(action=a)`` (default
-``<think></think><action>{action}</action>``, the reply format the tiny policies are trained on and a
-format-valid reply under ALGORITHMS §6.3), encoded without special tokens and followed by the stop token. The
-token sequences form a trie; at every decoding step the logits of tokens that leave the trie are set to
-``-inf``. The model therefore chooses among admissible actions, token by token.
-
+``<think></think><action>{action}</action>``, the reply format the tiny policies are trained on and a format-valid
+reply, docs/rollouts.md 'Action parsing (format validity)'), encoded without special tokens and followed by the
+stop token. The token sequences form a trie; at every decoding step the logits of tokens that leave the trie are
+set to ``-inf``. The model therefore chooses among admissible actions, token by token.
 A turn is constrained only when its admissible actions can be enumerated: an empty list, or one that holds a
 template action such as WebShop's ``search[<query>]`` (whose argument is free text), leaves the turn free
 (:func:`admissible_trie` returns ``None``). So a WebShop search turn is sampled freely and its click turns are

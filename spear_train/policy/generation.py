@@ -3,10 +3,10 @@
 Both backends take prompts as token-id lists (the chat-template encoding the rollout built) and return,
 per prompt, the sampled ids and the behaviour log-prob of each. Nothing is re-tokenized here.
 
-Sampling is plain temperature sampling (``top_k=0``, ``top_p=1``) unless :class:`SamplingConfig` says
-otherwise: ``transformers``' ``generate(do_sample=True)`` silently applies ``top_k=50`` (MODELS.md §4.2),
-and a model's ``generation_config`` may carry its own top-p or repetition penalty; :class:`HFGenerator`
-overrides all of them. ``temperature=0`` is greedy decoding.
+Sampling is plain temperature sampling (``top_k=0``, ``top_p=1``) unless :class:`SamplingConfig` says otherwise:
+``transformers``' ``generate(do_sample=True)`` silently applies ``top_k=50`` (docs/models.md, 'Sampling without
+hidden defaults'), and a model's ``generation_config`` may carry its own top-p or repetition penalty;
+:class:`HFGenerator` overrides all of them. ``temperature=0`` is greedy decoding.
 
 Which distribution the log-probs are from (:meth:`SamplingConfig.describe`): the distribution actually
 sampled from, i.e. ``softmax(logits / T)`` after the configured top-k/top-p and, when admissible-

@@ -1,4 +1,4 @@
-"""Policy loading behind one function (issue 11, item 1): :func:`load_policy`.
+"""Policy loading behind one function: :func:`load_policy`.
 
 ``name_or_path`` may be
 

@@ -1,10 +1,12 @@
-"""The rollout loop: groups of ``n`` env copies sharing a seed, run in lock-step (ALGORITHMS spec §6.1).
+"""The rollout loop: groups of ``n`` env copies sharing a seed, run in lock-step
+(docs/rollouts.md, 'Rollout loop').
 
-Per step, for every still-active slot: build the prompt from the episode memory with the env's prompt
-builder (``spear_envs.agent_io.prompt_builder_for``, history window §6.2), ask the agent for a reply
-(one batched generation for all active slots), parse the reply into an action (§6.3), step all envs
-(one call per env worker), and record a :class:`~spear_train.rollout.samples.Sample`. Finished slots
-get no more prompts. Samples of a trajectory get the episode fields once it ends.
+Per step, for every still-active slot: build the prompt from the episode memory with the env's prompt builder
+(``spear_envs.agent_io.prompt_builder_for``, history window: docs/rollouts.md, 'Prompts and history window'), ask
+the agent for a reply (one batched generation for all active slots), parse the reply into an action ('Action
+parsing (format validity)'), step all envs (one call per env worker), and record a
+:class:`~spear_train.rollout.samples.Sample`. Finished slots get no more prompts. Samples of a trajectory get the
+episode fields once it ends.
 
 Token-exactness: ``prompt_ids`` is the chat-template encoding the model was conditioned on and
 ``response_ids`` are the ids it sampled; the action the env receives is parsed from the decoding of
@@ -35,7 +37,7 @@ class RolloutConfig:
     Attributes:
         group_size: ``n``, env copies per task (they share a seed and a group id).
         max_steps: per-episode step cap on top of the env's own (``None``: the env's cap only).
-        history_length: (observation, action) pairs shown in agent-env prompts (spec §6.2).
+        history_length: (observation, action) pairs shown in agent-env prompts.
         max_response_tokens: multi-turn episodes end once their response (tool replies included)
             reaches this many tokens.
         progress: show a tqdm bar over env steps.

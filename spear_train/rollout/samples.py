@@ -1,10 +1,10 @@
 """What a rollout produces: one :class:`Sample` per training sample, one :class:`Episode` per trajectory.
 
-Agent envs (ALFWorld, WebShop) give one sample per active env step (ALGORITHMS spec §1.1): the prompt is
-that step's single-turn chat, the response is the model's reply. Multi-turn envs (math with a tool) give
-one sample per episode (spec §7): the prompt is the first turn's chat, the response is every model turn
-and every tool reply concatenated, and ``loss_mask`` is 0 on the tool-reply tokens.
-
+Agent envs (ALFWorld, WebShop) give one sample per active env step (docs/algorithms.md, 'Samples, groups and the
+episode score'): the prompt is that step's single-turn chat, the response is the model's reply. Multi-turn envs
+(math with a tool) give one sample per episode (docs/rollouts.md, 'Rollout loop'): the prompt is the first turn's
+chat, the response is every model turn and every tool reply concatenated, and ``loss_mask`` is 0 on the tool-reply
+tokens.
 Token ids are the ones that were sampled (``response_ids``) or fed to the model (``prompt_ids``); text
 fields are derived from them by decoding and are never re-tokenized.
 """
@@ -27,12 +27,12 @@ class Sample:
     * ``loss_mask``: 1 on model tokens, 0 on tool-reply tokens (multi-turn episodes only).
 
     Env fields: ``reward`` is the env reward of this step (the sum over the episode for episode samples),
-    ``action`` the string the env received, ``action_valid`` the parser's format validity (spec §6.3, drives
-    the 0.1 penalty), ``action_admissible`` the env's ``info["action_valid"]`` (logged only),
-    ``anchor_obs`` the raw observation the step was taken from (GiGPO's state key).
+    ``action`` the string the env received, ``action_valid`` the parser's format validity (docs/rollouts.md,
+    'Action parsing', drives the 0.1 penalty), ``action_admissible`` the env's ``info["action_valid"]`` (logged
+    only), ``anchor_obs`` the raw observation the step was taken from (GiGPO's state key).
 
-    Flag inputs (spec §3.1-3.3): ``response_text`` (decoded, special tokens skipped: what the parser saw),
-    ``response_text_raw`` (special tokens kept: the void-turn test), ``truncated`` (generation hit
+    Flag inputs (docs/algorithms.md, 'Sample flags'): ``response_text`` (decoded, special tokens skipped: what the
+    parser saw), ``response_text_raw`` (special tokens kept: the void-turn test), ``truncated`` (generation hit
     ``max_new_tokens`` without a stop token: the overlong test), ``num_tool_calls``.
 
     Episode fields (filled when the trajectory ends, the same for every sample of it): ``episode_return``

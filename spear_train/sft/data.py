@@ -1,10 +1,10 @@
-"""SFT data: expert episodes on generated *training* tasks, one example per agent turn (issue 12 item 3).
+"""SFT data: expert episodes on generated *training* tasks, one example per agent turn.
 
 Each env plugs in an :class:`ExpertSource`: how to build the env for a split and how to make its
 expert (ALFWorld: the handcoded expert with the move fix; WebShop: the scripted buyer; math: the
 scripted solver). :func:`play_expert_episode` runs the expert on the real env and renders every turn's
 prompt with ``spear_envs.agent_io.prompt_builder_for(env_id)``, the very builder the rollout uses.
-Episodes whose goal already holds at reset (degenerate games, MODELS.md §1) or that the expert does not
+Episodes whose goal already holds at reset (degenerate generated games) or that the expert does not
 win never enter the data.
 
 An example is ``(messages, response)``; :func:`tokenize_examples` turns it into prompt ids (the policy's
@@ -25,45 +25,22 @@ from tqdm import tqdm
 
 from spear_envs.agent_io import AgentMemory, prompt_builder_for
 from spear_train.policy.constrained import DEFAULT_TEMPLATE
+from spear_train.sft import sources  # noqa: F401  (registers the built-in expert sources)
+from spear_train.sft.experts import EXPERT_SOURCES, Expert, ExpertSource, register_expert_source  # noqa: F401
 
 Message = dict[str, str]
-Expert = Callable[[str, dict], str]  # (observation, info) -> action
-
-
-@dataclass(frozen=True)
-class ExpertSource:
-    """How to play one env's expert on a split of generated tasks.
-
-    ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
-    returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
-    ``env.reset``. ``response(action)`` is the target text for one turn: :func:`agent_response` for
-    agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
-    """
-
-    make_env: Callable[[str], gym.Env]
-    make_expert: Callable[[gym.Env], Expert]
-    reset_options: Callable[[str], dict] = lambda split: {}
-    response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
-
-
-#: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).
-EXPERT_SOURCES: dict[str, ExpertSource] = {}
-
-
-def register_expert_source(env_id: str, source: ExpertSource) -> None:
-    EXPERT_SOURCES[env_id] = source
 
 
 def expert_source(env_id: str) -> ExpertSource:
-    from spear_train.sft import sources  # noqa: F401  (registers the built-in sources)
-
+    """The expert source registered for ``env_id`` (``KeyError`` naming the known ones otherwise)."""
     if env_id not in EXPERT_SOURCES:
         raise KeyError(f"no expert source for {env_id!r}; available: {sorted(EXPERT_SOURCES)}")
     return EXPERT_SOURCES[env_id]
 
 
 #: The tiny policies' reply format for agent envs: empty reasoning, then the action. The think tags
-#: make the reply format-valid under ALGORITHMS §6.3; constrained decoding uses the same template.
+#: make the reply format-valid (docs/rollouts.md, 'Action parsing (format validity)'); constrained
+#: decoding uses the same template.
 AGENT_RESPONSE_TEMPLATE = DEFAULT_TEMPLATE
 
 

@@ -3,7 +3,7 @@
 A small lock-step loop (no training records): ``batch_envs`` envs at a time, each turn's prompt built by
 the rollout's prompt builder and encoded by :meth:`Policy.prompt_ids`, responses sampled with the
 rollout's :class:`~spear_train.policy.generation.HFGenerator` (plain temperature sampling, no hidden
-top-k), parsed by the builder (ALGORITHMS §6.3) and sent to the env.
+top-k), parsed by the builder (docs/rollouts.md, 'Action parsing (format validity)') and sent to the env.
 
 Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to ``eval.json``):
 

@@ -2,7 +2,7 @@
 
 The shipped checkpoints carry the recipe they were trained with as ``recipe.json``; a test checks it
 equals :func:`default_recipe` for that env, so the shipped weights and the command cannot drift apart.
-Defaults follow the measurements in MODELS.md §2 and §5.
+Defaults follow the measurements in docs/models.md ('The tiny policy', 'Recipe').
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class SFTRecipe:
         train_tasks: generated *training* tasks played by the expert; only won, non-degenerate
             episodes enter the data, one example per agent turn.
         data_seed: first task seed of the training split (task ``i`` uses seed ``data_seed + i``).
-        history_length: (observation, action) pairs shown in each prompt (ALGORITHMS §6.2).
+        history_length: (observation, action) pairs shown in each prompt (docs/rollouts.md,
+            'Prompts and history window').
         max_prompt_tokens: longer prompts are dropped from the data (counted in the data summary).
     Tokenizer and model (ignored when fine-tuning a given ``--model``)
         vocab_size: upper bound for the game-trained BPE; ``split_digits``: one token per digit (math,

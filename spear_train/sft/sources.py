@@ -1,12 +1,12 @@
-"""The built-in expert sources: which expert plays which env's generated tasks (issue 12 item 3).
+"""The built-in expert sources: which expert plays which env's generated tasks.
 
-Importing this module registers one :class:`~spear_train.sft.data.ExpertSource` per env whose expert
-is available (``spear_train.sft.data.expert_source`` imports it on first use). A source builds its env
-with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wraps the env's own
-expert as ``(observation, info) -> action``:
+Importing this module registers one :class:`~spear_train.sft.experts.ExpertSource` per env whose expert is
+available (``spear_train.sft.data`` imports it, so ``expert_source`` always sees them). A source builds its
+env with ``gym.make`` for the ``train`` or ``eval`` split of generated tasks and wraps the env's own expert as
+``(observation, info) -> action``:
 
-* ``spear/ALFWorld-v0``: the handcoded expert with the move fix (MODELS.md §1), on small generated
-  scenes; task ``i`` is game ``i`` of the ``train`` split (1,500 games), held-out tasks come from
+* ``spear/ALFWorld-v0``: the handcoded expert with the move fix (docs/models.md, 'Data per environment'), on small
+  generated scenes; task ``i`` is game ``i`` of the ``train`` split (1,500 games), held-out tasks come from
   ``eval_in_distribution`` (140 games);
 * ``spear/WebShop-v0``: the scripted buyer, on the generated catalog's ``train`` / ``eval`` goals;
 * ``spear/MathTool-v0``: the scripted solver (one tool call, then the boxed printed value), on
@@ -25,7 +25,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 import spear_envs  # noqa: F401  (registers the env ids)
-from spear_train.sft.data import Expert, ExpertSource, register_expert_source
+from spear_train.sft.experts import Expert, ExpertSource, register_expert_source
 
 
 # ----------------------------------------------------------------------------- WebShop: the scripted buyer
@@ -45,7 +45,7 @@ register_expert_source("spear/WebShop-v0", ExpertSource(make_env=_webshop_env, m
 
 
 # ----------------------------------------------------------------------------- math: the scripted solver
-#: The tiny math policy trains and is evaluated on the easiest generated problems (issue 12 item 6).
+#: The tiny math policy trains and is evaluated on the easiest generated problems.
 MATH_DIFFICULTY = 1
 
 
@@ -69,7 +69,7 @@ register_expert_source("spear/MathTool-v0", ExpertSource(make_env=_math_env, mak
 
 
 # ----------------------------------------------------------------------------- ALFWorld: the handcoded expert
-#: Small generated scenes (8-14 receptacles): what a ~1M-parameter policy can learn on 2 cores (MODELS.md §5).
+#: Small generated scenes (8-14 receptacles): what a ~1M-parameter policy can learn on 2 cores (docs/models.md).
 ALFWORLD_SCENE_SIZE = "small"
 #: Held-out games: the in-distribution evaluation split (disjoint from ``train`` by construction).
 ALFWORLD_SPLITS = {"train": "train", "eval": "eval_in_distribution"}

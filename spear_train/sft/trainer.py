@@ -1,4 +1,4 @@
-"""The SFT training loop behind ``spear-bench sft`` (issue 12 item 4).
+"""The SFT training loop behind ``spear-bench sft``.
 
 Read top to bottom: build data (expert episodes, cached) -> tokenizer and model (game-trained BPE and
 the tiny model, or a given ``--model``) -> length-bucketed batches -> AdamW with warm-up + cosine ->
@@ -153,7 +153,8 @@ def save_checkpoint(out: Path, policy: Policy, optimizer, state: dict) -> Path:
 
 
 def save_model_folder(policy: Policy, folder: Path) -> None:
-    """Weights (safetensors) and tokenizer; game-trained tokenizers with their id probe (MODELS.md §4.1)."""
+    """Weights (safetensors) and tokenizer; game-trained tokenizers with their id probe
+    (docs/models.md, 'Tokenizer reload trap')."""
     policy.model.save_pretrained(folder, safe_serialization=True)
     if is_game_tokenizer(policy.tokenizer):
         save_tokenizer(policy.tokenizer, folder)

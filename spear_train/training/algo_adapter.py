@@ -31,7 +31,8 @@ def algorithm_config(cfg: RunConfig) -> AlgorithmConfig:
 
 
 def loss_settings(algo: AlgorithmConfig, replay: bool = False) -> LossSettings:
-    """Loss knobs of the on-policy pass, or (``replay=True``) of the SPEAR replay pass (§4.4)."""
+    """Loss knobs of the on-policy pass, or (``replay=True``) of the SPEAR replay pass
+    (docs/algorithms.md, 'Replay pass')."""
     return LossSettings(
         loss_mode=algo.replay_policy_loss if replay else algo.policy_loss,
         clip_low=algo.clip_ratio_low,

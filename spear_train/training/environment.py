@@ -15,15 +15,15 @@ from spear_train.rollout.agents import ModelAgent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
 from spear_train.rollout.samples import Rollout
 from spear_train.rollout.workers import EnvSpec, make_env_pool
+from spear_train.training.errors import TrainingError
 from spear_train.training.run_config import RunConfig
+from spear_train.training.seeds import derive_seed
 
 
 def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from spear_train.training.loop import TrainingError
-
         raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
     return name
 
@@ -41,7 +41,6 @@ def load_run_policy(cfg: RunConfig):
     """The policy the run starts from (``TrainingError`` with the loader's message if unavailable)."""
     from spear_train.models.builtin import BuiltinModelError
     from spear_train.policy.loading import PolicyLoadError, load_policy
-    from spear_train.training.loop import TrainingError
 
     dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
     name = model_name(cfg)
@@ -130,8 +129,6 @@ class RolloutRunner:
         self.generator = make_generator(policy.model, policy.tokenizer, cfg.decode_backend)
 
     def collect(self, t: int, seed: int) -> Rollout:
-        from spear_train.training.loop import derive_seed
-
         agent_seed = derive_seed(seed, 2**30 + self.rank) if self.rank else seed  # ranks sample differently
         agent = ModelAgent(self.policy, self.sampling, generator=self.generator,
                            constrained=self.cfg.constrained_decoding, seed=agent_seed)

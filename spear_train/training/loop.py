@@ -1,4 +1,4 @@
-"""The one training loop every preset runs (ALGORITHMS §0 and §4.8). Presets differ only in config.
+"""The one training loop every preset runs (docs/algorithms.md, 'Training step order'). Presets differ only in config.
 
 A training step t, top to bottom in :meth:`Trainer.train_step`:
 
@@ -50,21 +50,11 @@ from spear_train.training.algo_adapter import algorithm_config, loss_settings
 from spear_train.training.checkpoint import (POLICY_DIR, load_latest_checkpoint, load_policy_weights, rng_state,
                                              save_checkpoint, set_rng_state)
 from spear_train.training.distributed import SINGLE, DataParallel, DistContext, broadcast_model, gather_rollout
+from spear_train.training.errors import TrainingError
 from spear_train.training.logprobs import pad_values
 from spear_train.training.run_config import RunConfig, save_run_config
+from spear_train.training.seeds import derive_seed
 from spear_train.training.update import TrainBatch, optimise, recompute_logprobs
-
-
-class TrainingError(RuntimeError):
-    """A run cannot start or continue (bad model, env, or run folder); the message says why."""
-
-
-def derive_seed(*parts: int) -> int:
-    """A 31-bit seed from integers (stable across processes, unlike ``hash``)."""
-    value = 0x345678
-    for p in parts:
-        value = (value * 1_000_003 + int(p) + 0x9E3779B9) % (2**61 - 1)
-    return value % (2**31 - 1)
 
 
 @dataclass
@@ -79,7 +69,7 @@ class StepBatch:
 
 def sample_flags(samples: list[Sample], max_response_tokens: int, algo: AlgorithmConfig) -> torch.Tensor:
     """``[N]`` bool: the sample is over-long, void, repetitive or unreadable, for each flag the preset
-    switches on (ALGORITHMS §3.1-3.3)."""
+    switches on (docs/algorithms.md, 'Sample flags')."""
     none = torch.zeros(len(samples), dtype=torch.bool)
     if not samples:
         return none
@@ -99,7 +89,7 @@ def sample_flags(samples: list[Sample], max_response_tokens: int, algo: Algorith
 
 
 def scores_for(samples: list[Sample], kappa: float, algo: AlgorithmConfig, math_env: bool) -> torch.Tensor:
-    """``s_i`` before the invalid penalty: episode reward plus the tool-call bonus (§4.6)."""
+    """``s_i`` before the invalid penalty: episode reward plus the tool-call bonus ('Tool-call bonus κ(t)')."""
     if math_env:
         won = torch.tensor([s.won for s in samples])
         calls = torch.tensor([s.num_tool_calls for s in samples])

@@ -54,7 +54,7 @@ class RunConfig:
     env: str = "alfworld"  #: alfworld | webshop | math, or a registered env id
     algo: str = "spear"  #: preset name (see ``spear-bench run --help``)
     model: str = ""  #: built-in model name or checkpoint path; "" = the env's shipped tiny policy
-    scale: str = "laptop"  #: which env defaults apply: laptop (CPU budget) or paper (§5 settings)
+    scale: str = "laptop"  #: which env defaults apply: laptop (CPU budget) or paper (the paper's settings)
     steps: int = 20
     seeds: list[int] = field(default_factory=lambda: [0])
     out: str = "runs"  #: parent folder; each seed writes <out>/<algo>-<env>-seed<S>/
@@ -149,8 +149,8 @@ class RunConfig:
         return self
 
 
-#: Env defaults per scale. ``laptop`` fits the CPU budget of the shipped tiny policies (MODELS §5);
-#: ``paper`` is ALGORITHMS §5 (ALFWorld/WebShop: 32 x 8 rollouts, mini-batch 1024/256, lr 1e-6).
+#: Env defaults per scale. ``laptop`` fits the CPU budget of the shipped tiny policies (docs/models.md);
+#: ``paper`` is docs/algorithms.md, 'Paper settings' (ALFWorld/WebShop: 32 x 8 rollouts, mini-batch 1024/256, lr 1e-6).
 #: SPEAR's reference buffer (2048) never fills at laptop batch sizes, and its 200-step schedules would
 #: not move in a 20-step run: the laptop scale shrinks them in proportion.
 _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_steps=20)
@@ -160,7 +160,7 @@ _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_s
 #: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
 #: small ALFWorld scenes (train games 0-1499; held-out: the 140 in-distribution eval games), WebShop's
 #: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
-#: forks' default, ALGORITHMS §5.1), WebShop's ``test`` goals, the math ``eval`` problems of every
+#: forks' default), WebShop's ``test`` goals, the math ``eval`` problems of every
 #: difficulty.
 ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {

@@ -1,6 +1,6 @@
-"""The optimisation pass of one training step (ALGORITHMS §4.4): PPO-style AdamW steps over mini-batches,
-with gradient accumulation over micro-batches, used for the on-policy batch and, scaled by c(t), for the
-SPEAR replay batch.
+"""The optimisation pass of one training step: PPO-style AdamW steps over mini-batches, with gradient
+accumulation over micro-batches, used for the on-policy batch and, scaled by c(t), for the SPEAR replay batch
+(docs/algorithms.md, 'Replay pass').
 
 A :class:`TrainBatch` holds the token data of N samples; :func:`optimise` walks it in mini-batches of
 ``mini_batch_size`` samples (one optimiser step each) and micro-batches of ``micro_batch_size`` (one
@@ -48,7 +48,8 @@ class TrainBatch:
 
 @dataclass(frozen=True)
 class LossSettings:
-    """The knobs of the policy loss (names follow ALGORITHMS §1.3, §1.4, §3.6)."""
+    """The knobs of the policy loss (docs/algorithms.md, 'Policy loss', 'Loss aggregation',
+    'Clip-Cov and KL-Cov')."""
 
     loss_mode: str = "vanilla"  # vanilla | clip_cov | kl_cov
     clip_low: float = 0.2
@@ -165,7 +166,8 @@ def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Tr
 @torch.no_grad()
 def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, micro_batch_size: int,
                        dp=None) -> list[list[float]]:
-    """``log π(response | prompt)`` per response token under the current ``model`` (the π_old of §1.3).
+    """``log π(response | prompt)`` per response token under the current ``model`` (π_old in
+    docs/algorithms.md, 'Policy loss').
     With ``dp`` (a multi-process run) each rank computes the chunks it owns and the rows are all-gathered."""
     model.eval()
     order = by_prompt(batch, range(len(batch)))

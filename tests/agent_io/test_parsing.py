@@ -1,4 +1,4 @@
-"""Every rule of ALGORITHMS spec §6.3 (action projection), with examples."""
+"""Every rule of action projection (docs/rollouts.md, 'Action parsing (format validity)'), with examples."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_rule3_non_cjk_unicode_is_fine():
 
 
 def test_void_turn_is_not_a_validity_concern():
-    # §6.3 example: valid although nothing follows the last </think> (void is a separate flag, §3.2)
+    # valid although nothing follows the last </think> (void is a separate flag, docs/algorithms.md 'Sample flags')
     assert parse_action("<action>x</action><think>y</think>", ALF) == ParsedAction("x", True)
 
 

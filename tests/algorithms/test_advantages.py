@@ -1,4 +1,4 @@
-"""GRPO and GiGPO advantages: spec §9 TV1 and TV2 to 1e-6, plus edge cases."""
+"""GRPO and GiGPO advantages: hand-computed vectors to 1e-6, plus edge cases."""
 
 import pytest
 import torch

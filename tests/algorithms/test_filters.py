@@ -1,4 +1,4 @@
-"""Sample flags, flag masks and the low-variance group filter: spec §9 TV4 and TV7, §3.4."""
+"""Sample flags, flag masks and the low-variance group filter: hand-computed vectors, and what a flag does."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""PPO-clip, aggregation, entropy, KL and Clip-Cov / KL-Cov: spec §9 TV3 to 1e-6, plus the clip rules."""
+"""PPO-clip, aggregation, entropy, KL and Clip-Cov / KL-Cov: hand-computed vectors to 1e-6, plus the clip
+rules."""
 
 import math
 

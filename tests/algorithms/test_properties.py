@@ -1,4 +1,4 @@
-"""Hypothesis property tests of the invariants listed in issue 9."""
+"""Hypothesis property tests of the invariants of the algorithm functions."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""SPEAR: baseline history, P50/decay recalibration, replay buffer and schedules (spec §9 TV5, TV6)."""
+"""SPEAR: baseline history, P50/decay recalibration, replay buffer and schedules against hand-computed vectors."""
 
 import io
 import math

@@ -12,7 +12,8 @@ MESSAGES = [{"role": "user", "content": "Task: press the red button\nNow: The pa
 
 
 def test_checkpoint_reload_gives_build_time_ids(tiny_policy_dir, game_tokenizer):
-    """MODELS.md §4.1: config.json says qwen2, yet the reloaded ids equal the ones at build time."""
+    """Tokenizer reload trap (docs/models.md): config.json says qwen2, yet the reloaded ids equal the ones at
+    build time."""
     policy = load_policy(tiny_policy_dir, device="cpu")
     assert isinstance(policy, Policy)
     built = game_tokenizer.encode(

@@ -1,4 +1,4 @@
-"""Issue 12 "Done means": ``spear-bench sft --env alfworld --minutes M`` on the real engine, at a tiny budget.
+"""End to end: ``spear-bench sft --env alfworld --minutes M`` on the real engine, at a tiny budget.
 
 A handful of generated training games (the real ALFWorld engine and handcoded expert), a sub-minute
 training budget, no evaluation: the loss falls, and the final model folder reloads with the very token

@@ -49,7 +49,7 @@ def test_tampered_probe_is_an_error(game_tokenizer, tmp_path):
     probe = json.loads((tmp_path / PROBE_FILE).read_text())
     probe["ids"] = probe["ids"][1:]
     (tmp_path / PROBE_FILE).write_text(json.dumps(probe))
-    with pytest.raises(ValueError, match="MODELS.md"):
+    with pytest.raises(ValueError, match="Tokenizer reload trap"):
         load_tokenizer(tmp_path)
 
 

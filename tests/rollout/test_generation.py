@@ -28,7 +28,8 @@ def _recomputed_logprobs(model, prompt, response, temperature=1.0, allowed=None)
 
 @torch.no_grad()
 def test_logprobs_are_plain_temperature_sampling_despite_model_generation_config(tiny_policy):
-    # A model config asking for top-k 1 and a repetition penalty must not leak into RL sampling (MODELS §4.2).
+    # A model config asking for top-k 1 and a repetition penalty must not leak into RL sampling (docs/models.md,
+    # 'Sampling without hidden defaults').
     cfg = tiny_policy.model.generation_config
     saved = (cfg.top_k, cfg.repetition_penalty)
     cfg.top_k, cfg.repetition_penalty = 1, 5.0

@@ -1,4 +1,4 @@
-"""Pure parts: tool-output rules (spec A.4), tool-call parsing (A.3), answer checkers (A.6, A.7)."""
+"""Pure parts: tool-output rules, tool-call parsing, answer checkers."""
 
 from __future__ import annotations
 

@@ -1,0 +1,40 @@
+"""The expert-source registry of ``spear-bench sft``: which expert plays an env's generated tasks.
+
+This module only holds the types and the table. The built-in sources live in ``sources.py``, which
+registers them when imported (``spear_train.sft.data`` imports it, so :func:`expert_source` there
+always sees them); other envs call :func:`register_expert_source` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+Expert = Callable[[str, dict], str]  # (observation, info) -> action
+
+
+@dataclass(frozen=True)
+class ExpertSource:
+    """How to play one env's expert on a split of generated tasks.
+
+    ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
+    returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
+    ``env.reset``. ``response(action)`` is the target text for one turn: ``agent_response`` for
+    agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
+    """
+
+    make_env: Callable[[str], gym.Env]
+    make_expert: Callable[[gym.Env], Expert]
+    reset_options: Callable[[str], dict] = lambda split: {}
+    response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
+
+
+#: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).
+EXPERT_SOURCES: dict[str, ExpertSource] = {}
+
+
+def register_expert_source(env_id: str, source: ExpertSource) -> None:
+    """Make ``source`` the expert source of ``env_id`` (replacing any earlier one)."""
+    EXPERT_SOURCES[env_id] = source
