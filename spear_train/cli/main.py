@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from spear_train.cli import CliError
+from spear_train.cli import CliError, show_defaults
 
 COMMAND_MODULES = [
     "spear_train.cli.envs_cmd",
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    show_defaults(parser)
     return parser
 
 
