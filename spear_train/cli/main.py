@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "spear_train.cli.submit_cmd",
     "spear_train.cli.run_cmd",
     "spear_train.cli.eval_cmd",
+    "spear_train.cli.compare_cmd",
 ]
 
 
