@@ -298,10 +298,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = None,
-                       sets: dict[str, Any] | None = None) -> RunConfig:
-    """Layer env defaults < YAML < ``sets`` (``--set`` items, parsed by
-    :func:`spear_train.training.set_overrides.parse_set_items`) < flags (``None`` flags are ignored) and
-    validate the result.
+                       sets: dict[str, Any] | None = None, sets_source: str = "--set") -> RunConfig:
+    """Layer env defaults < YAML < ``sets`` (a mapping laid out like the YAML file: ``--set`` items
+    parsed by :func:`spear_train.training.set_overrides.parse_set_items`, or the dict given to
+    :func:`spear_train.train`; errors name it as ``sets_source``) < flags (``None`` flags are ignored)
+    and validate the result.
 
     The algorithm preset itself is applied by :func:`spear_train.training.algo_adapter.build_algo_config`,
     which layers ``RunConfig.algorithm`` over the preset.
@@ -312,7 +313,7 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
     source = str(yaml_path) if yaml_path else "config"
     # scale and env decide which defaults apply, so read them first (later layers win).
     probe = RunConfig()
-    for layer, name in ((file_values, source), (sets, "--set"), (flags, "command line")):
+    for layer, name in ((file_values, source), (sets, sets_source), (flags, "command line")):
         probe = apply_overrides(probe, {k: layer[k] for k in _SELECTORS if k in layer}, name)
     probe.validate()
     defaults = dict(ENV_DEFAULTS[probe.scale][probe.family])
@@ -320,7 +321,7 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
         defaults.update(ENV_SPLITS[probe.scale][probe.family])
     cfg = apply_overrides(RunConfig(), defaults, "env defaults")
     cfg = apply_overrides(cfg, file_values, source)
-    cfg = apply_overrides(cfg, sets, "--set")
+    cfg = apply_overrides(cfg, sets, sets_source)
     cfg = apply_overrides(cfg, flags, "command line")
     return cfg.validate()
 
