@@ -1,4 +1,5 @@
-"""Every ``--help`` states each option's default; transformers' own progress bars are silenced."""
+"""CLI usability: every ``--help`` states each option's default; transformers' own progress bars are silenced;
+``sft`` ends with a short summary, not the whole eval.json."""
 
 from __future__ import annotations
 
@@ -50,3 +51,20 @@ def test_transformers_bars_are_silenced(monkeypatch):
         assert "transformers" in sys.modules and not hf_logging.is_progress_bar_enabled()
     finally:
         hf_logging.enable_progress_bar()
+
+
+def test_sft_ends_with_a_short_summary(tmp_path):
+    from spear_train.cli.sft_cmd import summary_lines
+
+    result = {"training": {"steps": 120, "epochs": 2.0, "train_wall_s": 61.2, "tokens_per_s": 900.0,
+                           "parameters": 1_000_000},
+              "data": {"episodes": 500},
+              "evaluation": {"env_id": "spear/ALFWorld-v0", "config": {"tasks": 100},
+                             "greedy": {"episodes": 100, "success": 0.13, "invalid_rate": 0.02},
+                             "sampled": {"episodes": 400, "success": 0.1}}}
+    lines = summary_lines(result, tmp_path)
+    assert lines[0] == "trained 120 steps (2.00 epochs) in 61 s (900 tokens/s, 1,000,000 parameters)"
+    assert lines[1] == "held-out greedy: success 13.0% over 100 episodes, invalid actions 2.0%"
+    assert lines[2] == "held-out sampled: success 10.0% over 400 episodes"
+    assert lines[-2:] == [f"every figure: {tmp_path / 'model' / 'eval.json'}", f"model saved to {tmp_path / 'model'}"]
+    assert len(summary_lines({"training": {}}, tmp_path)) == 2  # no evaluation (--eval-tasks 0)
