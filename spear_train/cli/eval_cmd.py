@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", default=None, metavar="DIR|NAME", help="model to evaluate (--agent model; default: the env's shipped tiny policy)")
     p.add_argument("--env", required=True, help="alfworld, webshop or math (or a registered env id)")
-    p.add_argument("--episodes", type=int, default=None, metavar="N", help="held-out episodes per seed (default: 100)")
+    p.add_argument("--episodes", type=int, default=None, metavar="N",
+                   help="held-out episodes per seed, at least 1 (default: eval_episodes of --config or of the "
+                   "env defaults, 100 at laptop scale)")
     p.add_argument("--agent", default="model", choices=["model", "expert", "random"],
                    help="who plays: the model of --checkpoint, the env's scripted expert, or a random agent")
     p.add_argument("--scale", default=None, choices=["laptop", "paper"],
