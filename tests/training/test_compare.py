@@ -76,3 +76,17 @@ def test_bad_folders_are_refused_naming_them(tmp_path, capsys):
     path = _run_folder(tmp_path, "grpo", 0, {})
     with pytest.raises(CompareError, match="holds no evaluation"):
         compare_runs([path], tmp_path / "o")
+
+
+def test_success_axes_run_0_to_100_with_integer_step_ticks():
+    from spear_train.training.plots import pyplot, style_success_axes
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.errorbar([0, 1, 2], [5.0, 0.0, 12.5], yerr=[8.0, 6.0, 11.0])  # error bars reach below 0
+    style_success_axes(ax)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    plt.close(fig)
+    assert ax.get_ylim() == (0.0, 100.0)
+    assert ticks and all(float(t).is_integer() for t in ticks)
