@@ -68,3 +68,10 @@ def test_sft_ends_with_a_short_summary(tmp_path):
     assert lines[2] == "held-out sampled: success 10.0% over 400 episodes"
     assert lines[-2:] == [f"every figure: {tmp_path / 'model' / 'eval.json'}", f"model saved to {tmp_path / 'model'}"]
     assert len(summary_lines({"training": {}}, tmp_path)) == 2  # no evaluation (--eval-tasks 0)
+
+
+def test_eval_episodes_0_is_refused_by_run_and_eval_alike(capsys):
+    assert main(["run", "--print-config", "--eval-episodes", "0"]) == 2
+    assert "eval_episodes must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["eval", "--env", "alfworld", "--episodes", "0"]) == 2
+    assert "--episodes must be at least 1, got 0" in capsys.readouterr().err
