@@ -26,23 +26,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--checkpoint", default=None, metavar="DIR|NAME", help="model to evaluate (--agent model)")
+    p.add_argument("--checkpoint", default=None, metavar="DIR|NAME", help="model to evaluate (--agent model; default: the env's shipped tiny policy)")
     p.add_argument("--env", required=True, help="alfworld, webshop or math (or a registered env id)")
-    p.add_argument("--episodes", type=int, default=None, metavar="N", help="held-out episodes per seed (default: 100)")
-    p.add_argument("--agent", default="model", choices=["model", "expert", "random"])
+    p.add_argument("--episodes", type=int, default=None, metavar="N",
+                   help="held-out episodes per seed, at least 1 (default: eval_episodes of --config or of the "
+                   "env defaults, 100 at laptop scale)")
+    p.add_argument("--agent", default="model", choices=["model", "expert", "random"],
+                   help="who plays: the model of --checkpoint, the env's scripted expert, or a random agent")
     p.add_argument("--scale", default=None, choices=["laptop", "paper"],
                    help="env defaults and held-out split: laptop (default) or paper (the leaderboard's setting)")
     p.add_argument("--config", default=None, metavar="FILE.yaml",
-                   help="run config (e.g. the run's config.yaml) for turn limits, temperature and env kwargs")
-    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+                   help="run config (e.g. the run's config.yaml) for turn limits, temperature and env kwargs "
+                   "(default: the env defaults of --scale)")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="where the model runs (default: auto, cuda when available)")
     p.add_argument("--seed", type=int, nargs="+", default=[0], dest="seeds", metavar="S",
                    help="sampling seed(s) (default: 0); each seed plays the same held-out tasks")
     p.add_argument("--out", default=None, metavar="RESULT.json",
-                   help="write the result document (leaderboard schema, with every episode's action log)")
+                   help="write the result document (leaderboard schema, with every episode's action log; "
+                   "default: none)")
     p.add_argument("--method", default=None, metavar="NAME",
                    help="display name in the result/leaderboard (default: 'expert agent', 'random agent' "
                    "or the model name)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the episodes")
     p.set_defaults(func=run)
 
 
@@ -83,14 +90,15 @@ def run(args: argparse.Namespace) -> int:
     from spear_train.training.eval_result import evaluate_seeds
 
     start = time.perf_counter()
-    evals = evaluate_seeds(cfg, args.agent, policy, args.seeds)
+    who = f"model {name}" if policy is not None else f"{args.agent} agent"
+    evals = evaluate_seeds(cfg, args.agent, policy, args.seeds, progress="" if args.no_progress else f"eval {who}")
     wall_time_s = time.perf_counter() - start
     if args.json:
-        summary = {"per_seed": [{"seed": s, **ev.summary()} for s, ev in evals.items()]}
+        summary = {"per_seed": [{"seed": s, "agent": who, **ev.summary()} for s, ev in evals.items()]}
         print(json.dumps(summary if len(evals) > 1 else summary["per_seed"][0]))
     else:
         for seed, ev in evals.items():
-            print(f"{args.agent} on {cfg.env_id}, seed {seed}: success {ev.success:.3f} ± {ev.success_se:.3f}, "
+            print(f"{who} on {cfg.env_id}, seed {seed}: success {ev.success:.3f} ± {ev.success_se:.3f}, "
                   f"score {ev.score:.3f} ± {ev.score_se:.3f}, invalid actions {ev.invalid_frac:.1%} "
                   f"({ev.episodes} held-out episodes, temperature {cfg.eval_temperature})")
     if len(evals) > 1 and not args.json:
@@ -98,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
         success, success_se = mean_se([ev.success for ev in evals.values()])
         score, score_se = mean_se([ev.score for ev in evals.values()])
-        print(f"{args.agent} on {cfg.env_id}: success {success:.3f} ± {success_se:.3f}, score {score:.3f} ± "
+        print(f"{who} on {cfg.env_id}: success {success:.3f} ± {success_se:.3f}, score {score:.3f} ± "
               f"{score_se:.3f} (mean ± SE over {len(evals)} seeds)")
     if out is not None:
         write_result(args, cfg, evals, policy, name, wall_time_s, out)

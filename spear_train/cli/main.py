@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from spear_train.cli import CliError
+from spear_train.cli import CliError, show_defaults
 
 COMMAND_MODULES = [
     "spear_train.cli.envs_cmd",
@@ -21,6 +22,7 @@ COMMAND_MODULES = [
     "spear_train.cli.submit_cmd",
     "spear_train.cli.run_cmd",
     "spear_train.cli.eval_cmd",
+    "spear_train.cli.compare_cmd",
 ]
 
 
@@ -36,12 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    show_defaults(parser)
     return parser
+
+
+def silence_library_bars() -> None:
+    """Hide transformers' own tqdm bars ("Loading weights", "Writing model shards"): the commands show
+    their own progress. The environment variable reaches transformers imported later and child
+    processes (torchrun ranks, Ray workers); ``HF_HUB_DISABLE_PROGRESS_BARS=0`` keeps the bars."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] != "0" and "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    silence_library_bars()
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

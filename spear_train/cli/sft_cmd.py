@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 ENV_ALIASES = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}
@@ -21,15 +20,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--env", required=True, help="alfworld, webshop, math, or a full env id")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help="fine-tune this model (e.g. smollm2-135m or a folder) instead of the tiny one")
+                   help="fine-tune this model (e.g. smollm2-135m or a folder) instead of the tiny one "
+                   "(default: build the tiny one)")
     p.add_argument("--minutes", type=float, default=None,
                    help="training time budget (the learning rate anneals within it); default: the recipe's epochs")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/sft-<env>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--train-tasks", type=int, default=None, help="override the recipe's number of training tasks")
-    p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: runs/sft-<env>); writes checkpoints/step-N/ (no zero padding, "
+                   "unlike run's step_NNNNNN), model/ and model/eval.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (checkpoints/step-N)")
+    p.add_argument("--train-tasks", type=int, default=None,
+                   help="override the recipe's number of training tasks (default: the recipe's)")
+    p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (default: the recipe's)")
     p.add_argument("--eval-tasks", type=int, default=100, help="held-out tasks to evaluate on (0: skip)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -74,6 +78,22 @@ def run(args: argparse.Namespace) -> int:
         result = run_sft(recipe, opts)
     except (FileExistsError, PolicyLoadError, BuiltinModelError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    print(json.dumps(result, indent=2))
-    print(f"model saved to {out / 'model'}")
+    print("\n".join(summary_lines(result, out)))
     return 0
+
+
+def summary_lines(result: dict, out: Path) -> list[str]:
+    """A few lines for the terminal from the run's result (the full figures stay in ``model/eval.json``)."""
+    t = result.get("training", {})
+    lines = [f"trained {t.get('steps', '?')} steps ({t.get('epochs', 0):.2f} epochs) in {t.get('train_wall_s', 0):.0f} s "
+             f"({t.get('tokens_per_s', 0):.0f} tokens/s, {t.get('parameters', 0):,} parameters)"]
+    evaluation = result.get("evaluation") or {}
+    figures = [(name, v) for name, v in evaluation.items() if isinstance(v, dict) and "success" in v]
+    for name, v in figures:
+        extra = f", invalid actions {v['invalid_rate']:.1%}" if "invalid_rate" in v else ""
+        lines.append(f"held-out {name.replace('_', ' ')}: success {v['success']:.1%} over {v.get('episodes', '?')} "
+                     f"episodes{extra}")
+    if figures:
+        lines.append(f"every figure: {out / 'model' / 'eval.json'}")
+    lines.append(f"model saved to {out / 'model'}")
+    return lines

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--goals", choices=("synthetic", "human"), default="synthetic", help="goal kind (default: synthetic)")
     s.add_argument("--split", choices=("train", "eval", "test"), default="test", help="goal split (default: test)")
     s.add_argument("--show-attrs", action="store_true", help="add the Attributes sub-page to item pages")
-    s.add_argument("--seed", type=int, default=None, help="seed for the goals handed to new sessions")
+    s.add_argument("--seed", type=int, default=None, help="seed for the goals handed to new sessions (default: fresh randomness each start)")
     s.set_defaults(func=serve)
 
 

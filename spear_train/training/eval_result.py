@@ -37,12 +37,14 @@ def play_config(cfg: RunConfig, agent_kind: str) -> RunConfig:
 
 
 def evaluate_seeds(cfg: RunConfig, agent_kind: str, policy=None, seeds: list[int] = (0,),
-                   episodes: int | None = None) -> dict[int, EvalResult]:
-    """One held-out evaluation per sampling seed (in the given order), keyed by seed."""
+                   episodes: int | None = None, progress: str = "") -> dict[int, EvalResult]:
+    """One held-out evaluation per sampling seed (in the given order), keyed by seed. ``progress``: label
+    of a progress bar over each seed's episodes ("" shows none)."""
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seed lists a seed twice: {list(seeds)}")
     played = play_config(cfg, agent_kind)
-    return {seed: evaluate(played, agent_kind, policy, episodes=episodes, seed=seed) for seed in seeds}
+    return {seed: evaluate(played, agent_kind, policy, episodes=episodes, seed=seed,
+                           progress=f"{progress} seed {seed}" if progress else "") for seed in seeds}
 
 
 def build_eval_result(cfg: RunConfig, agent_kind: str, evals: dict[int, EvalResult], *, model: ModelInfo,

@@ -63,10 +63,13 @@ def paired_gain(before: list[dict], after: list[dict]) -> tuple[float, float, in
 
 
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
-             seed: int = 0, generator=None) -> EvalResult:
+             seed: int = 0, generator=None, progress: str = "") -> EvalResult:
     """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent.
 
-    ``generator``: the model agent's generation backend (default: ``cfg.decode_backend``'s)."""
+    ``generator``: the model agent's generation backend (default: ``cfg.decode_backend``'s).
+    ``progress``: label of a progress bar over the episodes (stderr); "" shows none."""
+    from spear_train.training.progress import EvalBar
+
     import_env_modules(cfg)
     total = cfg.eval_episodes if episodes is None else episodes
     sampling = SamplingConfig(temperature=cfg.eval_temperature, max_new_tokens=cfg.max_response_tokens)
@@ -76,6 +79,7 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     spec = env_spec(cfg, held_out=True)
     done: list[Episode] = []
     pool, pool_size = None, 0
+    bar = EvalBar(total, progress)
     try:
         for start in range(0, total, cfg.eval_batch):
             seeds = list(range(start, min(start + cfg.eval_batch, total)))
@@ -83,9 +87,11 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
                 if pool is not None:
                     pool.close()
                 pool, pool_size = make_env_pool(spec, len(seeds), cfg.env_workers), len(seeds)
-            collector = RolloutCollector(cfg.env_id, agent, pool, rollout_config(cfg, 1))
+            collector = RolloutCollector(cfg.env_id, agent, bar.watch(pool), rollout_config(cfg, 1))
             done.extend(collector.collect(seeds, tag=f"eval{start}-").episodes)
+            bar.set_done(len(done))
     finally:
+        bar.close()
         if pool is not None:
             pool.close()
     ok = [e for e in done if not e.failed]

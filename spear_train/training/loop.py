@@ -322,7 +322,8 @@ class Trainer:
         key = initial_eval_key(self.cfg, self.seed) if step == 0 and self.initial_evals is not None else None
         result = self.initial_evals.get(key) if key is not None else None
         if result is None:
-            result = evaluate(self.cfg, "model", self.policy, seed=derive_seed(self.seed, 2**20))
+            result = evaluate(self.cfg, "model", self.policy, seed=derive_seed(self.seed, 2**20),
+                              progress=f"eval @ step {step}" if self.progress.mode == "bar" else "")
             if key is not None:
                 self.initial_evals[key] = result
         path = self.run_dir.eval_records_path(step)
@@ -462,6 +463,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
     presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
+    from spear_train.training.environment import model_name
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.resume_guard import check_resumed_config, config_change_row
@@ -495,7 +497,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
                    "gain": gain, "gain_se": gain_se, "wall_time_s": timing["wall_time_s"]}
         summaries.append(summary)
         progress.summary(
-            f"{cfg.algo} on {cfg.env_id}, seed {seed}: success before {before['success']:.3f} ± "
+            f"{cfg.algo} from {model_name(cfg)} on {cfg.env_id}, seed {seed}: success before {before['success']:.3f} ± "
             f"{before['success_se']:.3f}, after {after['success']:.3f} ± {after['success_se']:.3f}, "
             f"gain {gain:+.3f} ± {gain_se:.3f} (paired SE over the same {before['episodes']} held-out tasks; "
             f"{timing['wall_time_s']:.0f} s) -> {run_dir.path}")

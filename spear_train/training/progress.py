@@ -57,3 +57,52 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class EvalBar:
+    """A tqdm bar over one evaluation's episodes (on stderr, removed when done), so an evaluation never
+    sits silent; with ``desc=""`` every method does nothing.
+
+    :meth:`watch` wraps the env pool the episodes play in: each env step that ends an episode (terminated,
+    truncated or failed) moves the bar at once; :meth:`set_done` sets the exact count after each batch
+    (episodes the turn limit ends are counted there)."""
+
+    def __init__(self, total: int, desc: str = ""):
+        self._bar = None
+        if desc:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit="episode", dynamic_ncols=True, leave=False,
+                             file=sys.stderr)
+
+    def watch(self, pool):
+        """``pool`` itself, or a proxy of it that counts finished episodes on the bar."""
+        return pool if self._bar is None else _CountingPool(pool, self._bar)
+
+    def set_done(self, episodes: int) -> None:
+        if self._bar is not None:
+            self._bar.n = episodes
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class _CountingPool:
+    """An env pool that passes everything through and counts the episodes its steps end."""
+
+    def __init__(self, pool, bar):
+        self._pool, self._bar = pool, bar
+
+    def step(self, actions):
+        outcomes = self._pool.step(actions)
+        values = outcomes.values() if isinstance(outcomes, dict) else outcomes
+        ended = sum(1 for o in values if o.terminated or o.truncated or o.error)
+        if ended:
+            self._bar.update(min(ended, self._bar.total - self._bar.n))
+        return outcomes
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: the algorithm preset (its own config dataclass, from
 :mod:`spear_train.algorithms`) < the env defaults of the chosen scale (``laptop`` or ``paper``) <
-the YAML file < command-line flags. An unknown key or a value of the wrong type or range (numbers
+the YAML file < ``--set key=value`` items < dedicated command-line flags (``--steps``, ``--lr``, ...). An unknown key or a value of the wrong type or range (numbers
 must be finite) is a :class:`ConfigError` that names the key; a number YAML read as text (``1e-4``
 without a dot) gets a hint. What needs the envs, the algorithm preset or the disk (env kwargs, the
 ``algorithm`` overrides, ``out``) is checked by :func:`spear_train.training.config_check.check_run_config`,
@@ -297,24 +297,31 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = None) -> RunConfig:
-    """Layer env defaults < YAML < flags (``None`` flags are ignored) and validate the result.
+def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = None,
+                       sets: dict[str, Any] | None = None, sets_source: str = "--set") -> RunConfig:
+    """Layer env defaults < YAML < ``sets`` (a mapping laid out like the YAML file: ``--set`` items
+    parsed by :func:`spear_train.training.set_overrides.parse_set_items`, or the dict given to
+    :func:`spear_train.train`; errors name it as ``sets_source``) < flags (``None`` flags are ignored)
+    and validate the result.
 
     The algorithm preset itself is applied by :func:`spear_train.training.algo_adapter.build_algo_config`,
     which layers ``RunConfig.algorithm`` over the preset.
     """
     flags = {k: v for k, v in flags.items() if v is not None}
+    sets = sets or {}
     file_values = read_yaml(yaml_path) if yaml_path else {}
     source = str(yaml_path) if yaml_path else "config"
-    # scale and env decide which defaults apply, so read them first (flags win over the file).
-    probe = apply_overrides(RunConfig(), {**{k: file_values[k] for k in _SELECTORS if k in file_values},
-                                          **{k: flags[k] for k in _SELECTORS if k in flags}}, source)
+    # scale and env decide which defaults apply, so read them first (later layers win).
+    probe = RunConfig()
+    for layer, name in ((file_values, source), (sets, sets_source), (flags, "command line")):
+        probe = apply_overrides(probe, {k: layer[k] for k in _SELECTORS if k in layer}, name)
     probe.validate()
     defaults = dict(ENV_DEFAULTS[probe.scale][probe.family])
     if probe.env_id == ENV_IDS[probe.family]:
         defaults.update(ENV_SPLITS[probe.scale][probe.family])
     cfg = apply_overrides(RunConfig(), defaults, "env defaults")
     cfg = apply_overrides(cfg, file_values, source)
+    cfg = apply_overrides(cfg, sets, sets_source)
     cfg = apply_overrides(cfg, flags, "command line")
     return cfg.validate()
 

@@ -124,12 +124,10 @@ class RunDir:
 
     # ------------------------------------------------------------------ plot and result
     def plot_learning_curve(self, title: str) -> None:
-        """Redraw ``learning_curve.png`` from metrics.jsonl: eval success ± SE, training reward."""
-        import matplotlib
+        """Redraw ``learning_curve.png`` from metrics.jsonl: eval success ± SE (0-100 %), training reward."""
+        from spear_train.training.plots import pyplot, save_figure, style_success_axes
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         rows = self.read_metrics()
         evals = [r for r in rows if r.get("kind") == "eval"]
         train = [r for r in rows if r.get("kind") == "train"]
@@ -139,8 +137,7 @@ class RunDir:
             ys = [100 * r["success"] for r in evals]
             es = [100 * r["success_se"] for r in evals]
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label="eval success (%) ± SE")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("success (%)")
+        style_success_axes(ax)
         if train:
             ax2 = ax.twinx()
             ax2.plot([r["step"] for r in train], [r["reward_mean"] for r in train], color="tab:orange",
@@ -149,11 +146,7 @@ class RunDir:
             ax2.legend(loc="lower right")
         ax.legend(loc="upper left")
         ax.set_title(title)
-        fig.tight_layout()
-        tmp = self.curve_path.with_name(".learning_curve.tmp.png")
-        fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        tmp.replace(self.curve_path)
+        save_figure(fig, self.curve_path)
 
     def write_result(self, result: dict[str, Any]) -> None:
         _atomic_write_text(self.result_path, json.dumps(result, indent=2, default=_json_default))
