@@ -88,13 +88,13 @@ def test_verify_cli_accepts_genuine_and_names_the_forgery(toy_result, tmp_path, 
     good = _write(tmp_path, as_dict(toy_result), "good.json")
     board = tmp_path / "boards"
     assert main(["leaderboard", "verify", str(good), "--add", "--dir", str(board)]) == 0
-    assert "verified 6 episodes" in capsys.readouterr().out
+    assert "verified 6 episodes on the paper track" in capsys.readouterr().out
     assert len(list((board / "submissions").glob("*.json"))) == 1
     bad = as_dict(toy_result)
     bad["runs"][1]["episodes"][2]["steps"][0]["reward"] = 7.0
     assert main(["leaderboard", "verify", str(_write(tmp_path, bad, "bad.json"))]) == 2
     err = capsys.readouterr().err
-    assert "replay_mismatch" in err and "seed 1, episode 2" in err
+    assert "replay_mismatch" in err and "run seed 1, reset seed 2" in err
 
 
 def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
@@ -108,7 +108,7 @@ def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
     text = (board / "spear-test__GuessWord-v0.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Rank")]
     assert len(rows) == 2 and all("✅ replayed" in r for r in rows)
-    best, worst = sorted([strong, weak], key=lambda r: (-r.metrics.success_mean, -r.metrics.score_mean))
+    best, worst = sorted([strong, weak], key=lambda r: (-r.metrics.success_mean, -r.metrics.score_mean, r.created_at))
     assert md_escape(best.method) in rows[0] and md_escape(worst.method) in rows[1]
     assert "<b>" not in text and "weak \\| &lt;b&gt;agent&lt;/b&gt;" in text
     assert f"{100 * weak.metrics.success_mean:.1f} ± {100 * weak.metrics.success_stderr:.1f}" in text

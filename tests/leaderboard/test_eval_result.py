@@ -31,21 +31,26 @@ def _load(path: Path) -> Result:
     return Result.model_validate_json(path.read_bytes())
 
 
+#: the paper track's minimum evaluation list per env (reset seeds 0..N-1)
+PAPER_MIN = {"math": 60, "webshop": 100}
+
+
 @pytest.mark.parametrize("env", ["math", "webshop"])
 def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, server, capsys):
-    assert _eval(tmp_path, env, "expert", "--episodes", "3", name="expert.json")[0] == 0
-    assert _eval(tmp_path, env, "random", "--episodes", "3", "--seed", "0", "1", name="random.json")[0] == 0
+    n = str(PAPER_MIN[env])
+    assert _eval(tmp_path, env, "expert", "--episodes", n, name="expert.json")[0] == 0
+    assert _eval(tmp_path, env, "random", "--episodes", n, "--seed", "0", "1", name="random.json")[0] == 0
     expert, rand = _load(tmp_path / "expert.json"), _load(tmp_path / "random.json")
     assert expert.env.id == rand.env.id == BENCHMARK_ENVS[env]
     assert expert.metrics.success_mean == 1.0 and rand.metrics.success_mean < 1.0
     assert rand.seeds == [0, 1] and rand.metrics.success_stderr is not None
     # both seeds play the same held-out tasks; only the agent's sampling differs
-    assert [e.seed for e in rand.runs[0].episodes] == [e.seed for e in rand.runs[1].episodes] == [0, 1, 2]
+    assert [e.seed for e in rand.runs[0].episodes] == [e.seed for e in rand.runs[1].episodes] == list(range(int(n)))
     for result in (expert, rand):
         assert verify_result(result).metrics == result.metrics
         assert post_result(server, as_dict(result))[0] == 201
     assert main(["leaderboard", "verify", str(tmp_path / "expert.json")]) == 0
-    assert "verified 3 episodes: success 1.0000" in capsys.readouterr().out
+    assert f"verified {n} episodes on the paper track" in capsys.readouterr().out
 
 
 def test_random_result_is_seeded(tmp_path):
@@ -64,13 +69,15 @@ def test_alfworld_expert_records_replay_without_the_expert_kwarg(tmp_path):
     assert verify_result(result).metrics == result.metrics
 
 
-def test_laptop_scale_result_is_refused_with_the_reason(tmp_path):
+def test_laptop_scale_result_verifies_on_the_laptop_track_and_short_lists_are_refused(tmp_path):
     out = tmp_path / "laptop.json"
-    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "1", "--out", str(out)]) == 0
+    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "100", "--out", str(out)]) == 0
+    verification = verify_result(_load(out))
+    assert verification.setting.track == "laptop" and verification.graded_score == (1.0, None)
+    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "5", "--out", str(out)]) == 0
     with pytest.raises(Rejection) as exc:
         verify_result(_load(out))
-    assert exc.value.reason == "env_kwargs_not_allowed" and "--scale paper" in exc.value.message
-    assert any("max_steps" in d for d in exc.value.details)
+    assert exc.value.reason == "too_few_episodes" and "at least 100" in exc.value.message
 
 
 @pytest.mark.parametrize("args, message", [
