@@ -13,7 +13,7 @@ from spear_train.leaderboard.render import env_slug
 from spear_train.leaderboard.schema import Result
 from spear_train.leaderboard.verify import Rejection, verify_result
 
-from .conftest import as_dict, post_result
+from .conftest import LiveServer, as_dict, post_result
 
 LEADERBOARDS = Path(__file__).resolve().parents[2] / "leaderboards"
 SUBMISSIONS = LEADERBOARDS / "submissions"
@@ -35,8 +35,16 @@ def _load(path: Path) -> Result:
 PAPER_MIN = {"math": 60, "webshop": 100}
 
 
-@pytest.mark.parametrize("env", ["math", "webshop"])
-def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, server, capsys):
+@pytest.fixture
+def big_server(tmp_path):
+    """A live server with the default body limit (a 2 x 100-episode result is a few hundred KB)."""
+    live = LiveServer(tmp_path / "big.sqlite", max_pending=100, max_per_window=100)
+    yield live
+    live.stop()
+
+
+@pytest.mark.parametrize("env", [pytest.param("math", marks=pytest.mark.slow), "webshop"])
+def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, big_server, capsys):
     n = str(PAPER_MIN[env])
     assert _eval(tmp_path, env, "expert", "--episodes", n, name="expert.json")[0] == 0
     assert _eval(tmp_path, env, "random", "--episodes", n, "--seed", "0", "1", name="random.json")[0] == 0
@@ -48,7 +56,7 @@ def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, server
     assert [e.seed for e in rand.runs[0].episodes] == [e.seed for e in rand.runs[1].episodes] == list(range(int(n)))
     for result in (expert, rand):
         assert verify_result(result).metrics == result.metrics
-        assert post_result(server, as_dict(result))[0] == 201
+        assert post_result(big_server, as_dict(result))[0] == 201
     assert main(["leaderboard", "verify", str(tmp_path / "expert.json")]) == 0
     assert f"verified {n} episodes on the paper track" in capsys.readouterr().out
 
@@ -66,7 +74,10 @@ def test_alfworld_expert_records_replay_without_the_expert_kwarg(tmp_path):
     result = _load(tmp_path / "result.json")
     assert "expert" not in result.env.kwargs and result.env.kwargs["split"].startswith("eval")
     assert result.metrics.success_mean == 1.0
-    assert verify_result(result).metrics == result.metrics
+    for record in result.records()[0]:  # a plain env replays them (two episodes: too few for the table)
+        assert spear_envs.replay(record).matches(record)
+    with pytest.raises(Rejection, match="at least 100"):
+        verify_result(result)
 
 
 def test_laptop_scale_result_verifies_on_the_laptop_track_and_short_lists_are_refused(tmp_path):
