@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -131,3 +132,47 @@ def test_render_marks_outdated_env_versions(tmp_path):
     (tmp_path / "subs" / "old.json").write_text(json.dumps(data))
     [path] = render_all(tmp_path / "subs", tmp_path)
     assert "outdated env version" in path.read_text() and TOY_ID in path.read_text()
+
+
+def test_import_seeds_a_database_from_verified_files_once(tmp_path, capsys):
+    folder = tmp_path / "submissions"
+    good = [make_result(70, method="first"), make_result(71, method="second", track="laptop")]
+    for r in good:
+        add_to_repository(r, folder)
+    forged = as_dict(make_result(72))
+    forged["metrics"]["success_mean"] = 1.0
+    (folder / "forged.json").write_text(json.dumps(forged))
+    db_path = tmp_path / "seeded.sqlite"
+    assert main(["leaderboard", "import", str(folder), "--db", str(db_path)]) == 1  # one file failed
+    out = capsys.readouterr().out
+    assert "2 imported, 0 already present, 1 failed" in out and "forged.json: failed (metrics_mismatch" in out
+    db = LeaderboardDB(db_path)
+    rows = {r["method"]: r for r in db.leaderboard(TOY_ID)}
+    assert set(rows) == {"first", "second"} and rows["second"]["track"] == "laptop"
+    assert db.check_token("anything") is None  # the import owner is a revoked token nobody can use
+    (folder / "forged.json").unlink()
+    before = db_dump(db_path)
+    assert main(["leaderboard", "import", str(folder), "--db", str(db_path)]) == 0
+    assert "0 imported, 2 already present, 0 failed" in capsys.readouterr().out
+    assert db_dump(db_path) == before
+
+
+def test_a_job_left_running_by_a_stopped_server_is_verified_after_restart(tmp_path):
+    from spear_train.leaderboard.verify import ReplayBudget
+    from spear_train.leaderboard.worker import VerifyWorker
+
+    db = LeaderboardDB(tmp_path / "restart.sqlite")
+    owner = db.check_token(db.add_token("t"))
+    result = make_result(73)
+    job_id = db.enqueue(owner.id, result.content_hash(), result.model_dump_json())
+    assert db.claim_job()[0] == job_id  # the server "died" here, with the job running
+    worker = VerifyWorker(db, ReplayBudget(), poll_s=0.05).start()
+    try:
+        for _ in range(600):
+            if db.job(job_id)["status"] == "accepted":
+                break
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    job = db.job(job_id)
+    assert job["status"] == "accepted" and db.submission(job["submission_id"])["method"] == "random"
