@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="import MODULE before serving, to register extra envs and settings (repeatable)")
     s.add_argument("--replay-max-tool-calls", type=int, default=5000,
                    help="replay budget: tool calls per submission (default 5000)")
-    s.add_argument("--replay-max-seconds", type=float, default=900.0,
-                   help="replay budget: seconds inside the env per submission (default 900)")
+    s.add_argument("--replay-max-sandbox-seconds", type=float, default=600.0,
+                   help="replay budget: seconds of tool-calling env steps per submission (default 600)")
     s.add_argument("--replay-tool-timeout", type=float, default=2.0,
                    help="time-out of each tool call during replay, seconds (default 2; outputs never change rewards)")
     s.add_argument("--max-pending", type=int, default=3,
@@ -88,10 +88,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from spear_train.leaderboard.verify import ReplayBudget
 
-    for name in ("replay_max_tool_calls", "replay_max_seconds", "replay_tool_timeout", "max_pending", "max_per_hour"):
+    for name in ("replay_max_tool_calls", "replay_max_sandbox_seconds", "replay_tool_timeout", "max_pending", "max_per_hour"):
         if getattr(args, name) <= 0:
             raise CliError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    budget = ReplayBudget(args.replay_max_tool_calls, args.replay_max_seconds, args.replay_tool_timeout)
+    budget = ReplayBudget(args.replay_max_tool_calls, args.replay_max_sandbox_seconds, args.replay_tool_timeout)
     try:
         serve(args.db, args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024), on_ready=ready,
               budget=budget, max_pending=args.max_pending, max_per_window=args.max_per_hour)

@@ -8,7 +8,7 @@
    options, and no two runs identical (:mod:`.checks`);
 2. its env version is the version this process runs and its data fingerprint equals this env's;
 3. every episode, replayed action by action in a fresh deterministic env within a :class:`ReplayBudget`
-   (total tool calls and seconds in the env; tools run with a short time-out), gives the recorded rewards,
+   (total tool calls and sandbox seconds; tools run with a short time-out), gives the recorded rewards,
    end flags and ``won`` flag;
 4. the claimed metrics equal the metrics recomputed from the replays.
 
@@ -36,11 +36,12 @@ __all__ = ["ReplayBudget", "Rejection", "Verification", "verify_result", "check_
 
 @dataclass(frozen=True)
 class ReplayBudget:
-    """What one submission's replay may spend: env tool calls, seconds inside the env (resets and steps, so
-    sandboxed tool code included), and the time-out each tool call runs under."""
+    """What one submission's replay may spend: tool calls, sandbox seconds (wall time of the env steps that
+    ran a tool call), and the time-out each tool call runs under. Envs without tools are bounded by their
+    setting instead (episodes x turn limit)."""
 
     max_tool_calls: int = 5_000
-    max_seconds: float = 900.0
+    max_sandbox_seconds: float = 600.0
     tool_timeout_s: float = 2.0
 
 
@@ -54,7 +55,7 @@ class Verification:
     env_version: str
     setting: BenchmarkSetting
     graded_score: tuple[float, float | None] | None = None  # (mean, stderr) over seeds
-    replay_seconds: float = 0.0
+    sandbox_seconds: float = 0.0
     tool_calls: int = 0
 
 
@@ -129,8 +130,8 @@ def _replay_all(result: Result, env: gym.Env, graded_key: str | None):
 
 
 class _Meter(gym.Wrapper):
-    """Counts tool calls (the env's ``info["tool_calls"]``) and seconds spent in ``reset``/``step``; stops the replay
-    with ``replay_budget_exceeded`` as soon as either passes the budget."""
+    """Counts tool calls (the env's ``info["tool_calls"]``) and sandbox seconds (wall time of the steps that ran
+    a tool); stops the replay with ``replay_budget_exceeded`` as soon as either passes the budget."""
 
     def __init__(self, env: gym.Env, budget: ReplayBudget):
         super().__init__(env)
@@ -138,24 +139,22 @@ class _Meter(gym.Wrapper):
 
     def reset(self, **kwargs):
         self._episode_calls = 0
-        start = time.perf_counter()
-        out = self.env.reset(**kwargs)
-        self.seconds += time.perf_counter() - start
-        return out
+        return self.env.reset(**kwargs)
 
     def step(self, action):
         start = time.perf_counter()
         out = self.env.step(action)
-        self.seconds += time.perf_counter() - start
         calls = out[4].get("tool_calls")
         if isinstance(calls, int) and calls > self._episode_calls:
+            self.seconds += time.perf_counter() - start
             self.tool_calls += calls - self._episode_calls
             self._episode_calls = calls
-        if self.tool_calls > self.budget.max_tool_calls or self.seconds > self.budget.max_seconds:
+        if self.tool_calls > self.budget.max_tool_calls or self.seconds > self.budget.max_sandbox_seconds:
             raise Rejection("replay_budget_exceeded",
                             f"replaying this submission took {self.tool_calls} tool calls and {self.seconds:.1f} s "
-                            f"in the env, over the budget ({self.budget.max_tool_calls} calls, "
-                            f"{self.budget.max_seconds:g} s; tools time out after {self.budget.tool_timeout_s:g} s)")
+                            f"in the sandbox, over the budget ({self.budget.max_tool_calls} calls, "
+                            f"{self.budget.max_sandbox_seconds:g} s; tools time out after "
+                            f"{self.budget.tool_timeout_s:g} s)")
         return out
 
 

@@ -185,10 +185,10 @@ def test_per_token_rate_limits(tmp_path):
 # ------------------------------------------------------------------ slow replay
 def test_slow_replay_hits_the_budget_and_does_not_hold_up_other_submissions(tmp_path):
     """A MathTool document whose tools sleep 100 s, three times: the worker stops it at the budget (3 s
-    of env time, tools cut at 1 s), and a valid submission sent right after it is verified at once."""
+    of sandbox time, tools cut at 1 s), and a valid submission sent right after it is verified at once."""
     from spear_train.leaderboard.verify import ReplayBudget
 
-    budget = ReplayBudget(max_tool_calls=50, max_seconds=3.0, tool_timeout_s=1.0)
+    budget = ReplayBudget(max_tool_calls=50, max_sandbox_seconds=3.0, tool_timeout_s=1.0)
     live = LiveServer(tmp_path / "slow.sqlite", budget=budget, max_pending=10, max_per_window=10)
     try:
         fingerprint = env_data_fingerprint("spear/MathTool-v0", MATH_LAPTOP)
@@ -197,11 +197,12 @@ def test_slow_replay_hits_the_budget_and_does_not_hold_up_other_submissions(tmp_
             {"action": WRONG_ANSWER, "reward": -1.0, "terminated": True, "truncated": False}]} for s in range(3)]
         data = document("spear/MathTool-v0", MATH_LAPTOP, slow + [answer(s) for s in range(3, 100)],
                         fingerprint=fingerprint)
+        valid_data = as_dict(make_result(51))
         before = db_dump(live.db_path)
         start = time.monotonic()
         status, slow_job = post_result(live, data, wait=False)
         assert status == 202, slow_job
-        status, valid_job = post_result(live, as_dict(make_result(51)), wait=False)
+        status, valid_job = post_result(live, valid_data, wait=False)
         assert status == 202, valid_job
         queued_after = time.monotonic() - start
         valid = wait_job(live.url, valid_job)
