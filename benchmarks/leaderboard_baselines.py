@@ -105,6 +105,8 @@ def make_row(row: Row, work: Path, threads: int) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     out = work / f"{row.tag}.json"
     if row.kind == "eval":
+        if out.exists():  # made by an earlier, interrupted invocation
+            return out
         method = {"model": "shipped policy, no RL", "expert": "expert agent", "random": "random agent"}[row.agent]
         _call(cli("eval", "--env", row.env, "--agent", row.agent, "--scale", row.track, "--seed",
                   *map(str, row.seeds), "--method", method, "--out", str(out), *row.extra), threads)
