@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve the replay-verified leaderboard, manage tokens, render leaderboards/*.md",
         description="Leaderboard tools. `serve` runs the submission server (Flask + SQLite); `add-token` creates "
         "a submission token; `render` rebuilds leaderboards/<env>.md from leaderboards/submissions/*.json; "
-        "`verify` replays a result file locally. Result files come from `spear-bench eval --out` (the expert "
+        "`verify` replays a result file locally; `import` seeds a server's database from verified files. "
+        "Each env has a paper track (the benchmark setting) and a laptop track (what `spear-bench run` "
+        "evaluates by default); a result must hold the track's whole evaluation list. Result files come from `spear-bench eval --out` (the expert "
         "and random reference rows too: `spear-bench eval --agent expert|random --scale paper --out FILE`) "
         "or `spear-bench run`.",
     )
@@ -26,8 +28,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     s.add_argument("--max-body-mb", type=float, default=32.0, help="largest accepted request body in MiB (default 32)")
     s.add_argument("--env-module", action="append", default=[], metavar="MODULE",
-                   help="import MODULE before serving, to register extra envs (repeatable)")
+                   help="import MODULE before serving, to register extra envs and settings (repeatable)")
+    s.add_argument("--replay-max-tool-calls", type=int, default=5000,
+                   help="replay budget: tool calls per submission (default 5000)")
+    s.add_argument("--replay-max-sandbox-seconds", type=float, default=600.0,
+                   help="replay budget: seconds of tool-calling env steps per submission (default 600)")
+    s.add_argument("--replay-tool-timeout", type=float, default=2.0,
+                   help="time-out of each tool call during replay, seconds (default 2; outputs never change rewards)")
+    s.add_argument("--max-pending", type=int, default=3,
+                   help="submissions one token may have waiting for verification (default 3)")
+    s.add_argument("--max-per-hour", type=int, default=20, help="submissions per token per hour (default 20)")
     s.set_defaults(func=run_serve)
+
+    i = lsub.add_parser("import", help="seed a server database from verified result files",
+                        description="Verify every RESULT.json in DIR by replay (as the server does) and store "
+                        "the ones that pass in the database, so a fresh server shows the repository's tables. "
+                        "Files already stored (same evidence) are skipped; a file that fails is reported and "
+                        "not stored. Exit status 1 if any failed.")
+    i.add_argument("dir", metavar="DIR", help="folder of result files, e.g. leaderboards/submissions/")
+    i.add_argument("--db", required=True, help="SQLite database file (created if absent)")
+    i.set_defaults(func=run_import)
 
     t = lsub.add_parser("add-token", help="create a submission token (printed once)",
                         description="Create a token for NAME; only its SHA-256 is stored, so keep the printed value.")
@@ -66,8 +86,15 @@ def run_serve(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"spear-bench leaderboard: serving {url} (database {args.db}); Ctrl-C or SIGTERM stops", flush=True)
 
+    from spear_train.leaderboard.verify import ReplayBudget
+
+    for name in ("replay_max_tool_calls", "replay_max_sandbox_seconds", "replay_tool_timeout", "max_pending", "max_per_hour"):
+        if getattr(args, name) <= 0:
+            raise CliError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    budget = ReplayBudget(args.replay_max_tool_calls, args.replay_max_sandbox_seconds, args.replay_tool_timeout)
     try:
-        serve(args.db, args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024), on_ready=ready)
+        serve(args.db, args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024), on_ready=ready,
+              budget=budget, max_pending=args.max_pending, max_per_window=args.max_per_hour)
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -100,7 +127,8 @@ def run_render(args: argparse.Namespace) -> int:
     if not (folder / "submissions").is_dir():
         raise CliError(f"{folder / 'submissions'} does not exist (run from the repository root or pass --dir)")
     try:
-        written = render_all(folder / "submissions", folder, verify=not args.no_verify)
+        written = render_all(folder / "submissions", folder, verify=not args.no_verify,
+                             progress=lambda line: print(line, flush=True))
     except RenderError as exc:
         raise CliError(str(exc)) from None
     for path in written:
@@ -128,8 +156,31 @@ def run_verify(args: argparse.Namespace) -> int:
     except Rejection as rej:
         raise CliError("\n".join([f"rejected ({rej.reason}): {rej.message}"] + [f"  - {d}" for d in rej.details])) from None
     m = verification.metrics
-    print(f"verified {verification.episodes} episodes: success {m.success_mean:.4f}, score {m.score_mean:.4f}")
+    print(f"verified {verification.episodes} episodes on the {verification.setting.track} track "
+          f"({verification.setting.key}): success {m.success_mean:.4f}, return {m.score_mean:.4f}"
+          + (f", graded score {verification.graded_score[0]:.4f}" if verification.graded_score else ""))
     if args.add:
         print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
     return 0
 
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from spear_train.cli import CliError
+    from spear_train.leaderboard.db import DatabaseError
+    from spear_train.leaderboard.importer import import_folder
+
+    import spear_envs  # noqa: F401
+
+    if not Path(args.dir).is_dir():
+        raise CliError(f"{args.dir} is not a folder of result files")
+    try:
+        outcomes = import_folder(args.dir, args.db, progress=lambda line: print(line, flush=True))
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("imported", "present", "failed")}
+    print(f"{counts['imported']} imported, {counts['present']} already present, {counts['failed']} failed "
+          f"(database {args.db})")
+    return 1 if counts["failed"] else 0

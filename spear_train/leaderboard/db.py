@@ -10,6 +10,7 @@ concurrent identical submissions store one row and the other gets :class:`Duplic
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -52,13 +53,43 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the leaderboard query filters by env and sorts by success
     "CREATE INDEX submissions_env_success ON submissions (env_id, success_mean DESC, submitted_at);",
+    # 3: the verification queue (a submission is accepted as a job, replayed by a worker, then stored)
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        token_id INTEGER NOT NULL REFERENCES tokens(id),
+        content_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'accepted', 'rejected')),
+        reason TEXT, message TEXT, details_json TEXT,
+        submission_id INTEGER REFERENCES submissions(id),
+        body TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX jobs_status ON jobs (status, id);
+    CREATE INDEX jobs_token ON jobs (token_id, created_at);
+    """,
+    # 4: the columns of the tables: track and setting, training steps, compute, graded score
+    """
+    ALTER TABLE submissions ADD COLUMN track TEXT NOT NULL DEFAULT 'paper';
+    ALTER TABLE submissions ADD COLUMN setting TEXT NOT NULL DEFAULT '';
+    ALTER TABLE submissions ADD COLUMN steps INTEGER;
+    ALTER TABLE submissions ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE submissions ADD COLUMN wall_time_s REAL;
+    ALTER TABLE submissions ADD COLUMN graded_score_mean REAL;
+    ALTER TABLE submissions ADD COLUMN graded_score_stderr REAL;
+    """,
 ]
 
 SUMMARY_COLUMNS = (
     "id", "content_hash", "env_id", "env_version", "method", "model_name", "preset", "success_mean",
     "success_stderr", "score_mean", "score_stderr", "n_seeds", "n_episodes", "verified_env_version",
-    "submitted_at",
+    "submitted_at", "track", "setting", "steps", "device", "wall_time_s", "graded_score_mean",
+    "graded_score_stderr",
 )
+JOB_COLUMNS = ("id", "token_id", "content_hash", "status", "reason", "message", "details_json", "submission_id",
+               "created_at", "updated_at")
+IMPORT_TOKEN_NAME = "(repository import)"
 
 
 class DatabaseError(Exception):
@@ -173,13 +204,90 @@ class LeaderboardDB:
                     raise
                 raise DuplicateSubmission(existing) from None
 
-    def leaderboard(self, env_id: str) -> list[dict[str, Any]]:
-        """Summaries for ``env_id``, best success first (ties: higher score, then earlier submission)."""
+    def leaderboard(self, env_id: str, track: str | None = None) -> list[dict[str, Any]]:
+        """Summaries for ``env_id`` (one track, or all), best success first (ties: higher score, then earlier)."""
+        where, params = ("env_id = ?", (env_id,)) if track is None else ("env_id = ? AND track = ?", (env_id, track))
         with self.connect() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM submissions WHERE env_id = ? "
-                "ORDER BY success_mean DESC, score_mean DESC, submitted_at, id", (env_id,)).fetchall()
+                f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM submissions WHERE {where} "
+                "ORDER BY success_mean DESC, score_mean DESC, submitted_at, id", params).fetchall()
         return [dict(r) for r in rows]
+
+    def tracks(self, env_id: str) -> list[str]:
+        with self.connect() as conn:
+            return [r[0] for r in conn.execute("SELECT DISTINCT track FROM submissions WHERE env_id = ?", (env_id,))]
+
+    # ------------------------------------------------------------------ the verification queue
+    def enqueue(self, token_id: int, content_hash: str, body: str) -> int:
+        """Queue a submission for verification; returns the job id."""
+        now = _now()
+        with self.connect() as conn:
+            return int(conn.execute(
+                "INSERT INTO jobs (token_id, content_hash, status, body, created_at, updated_at) "
+                "VALUES (?, ?, 'queued', ?, ?, ?)", (token_id, content_hash, body, now, now)).lastrowid)
+
+    def pending_job(self, content_hash: str) -> int | None:
+        """The id of a queued or running job with this content hash, if any."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT id FROM jobs WHERE content_hash = ? AND status IN ('queued', 'running')",
+                               (content_hash,)).fetchone()
+        return row["id"] if row else None
+
+    def token_activity(self, token_id: int, since: str) -> tuple[int, int]:
+        """(jobs of this token still queued or running, jobs it created at or after ``since``)."""
+        with self.connect() as conn:
+            pending = conn.execute("SELECT COUNT(*) FROM jobs WHERE token_id = ? AND status IN ('queued', 'running')",
+                                   (token_id,)).fetchone()[0]
+            recent = conn.execute("SELECT COUNT(*) FROM jobs WHERE token_id = ? AND created_at >= ?",
+                                  (token_id, since)).fetchone()[0]
+        return int(pending), int(recent)
+
+    def claim_job(self) -> tuple[int, int, str] | None:
+        """Mark the oldest queued job running and return ``(job id, token id, body)``, or ``None``."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT id, token_id, body FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1"
+                                   ).fetchone()
+                if row is not None:
+                    conn.execute("UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ?", (_now(), row["id"]))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return (row["id"], row["token_id"], row["body"]) if row else None
+
+    def finish_job(self, job_id: int, status: str, *, reason: str | None = None, message: str | None = None,
+                   details: list[str] | None = None, submission_id: int | None = None) -> None:
+        """Record a job's outcome (``accepted`` or ``rejected``) and drop its stored body."""
+        with self.connect() as conn:
+            conn.execute("UPDATE jobs SET status = ?, reason = ?, message = ?, details_json = ?, submission_id = ?, "
+                         "body = NULL, updated_at = ? WHERE id = ?",
+                         (status, reason, message, json.dumps(details or []), submission_id, _now(), job_id))
+
+    def requeue_running(self) -> int:
+        """Put jobs a stopped server left running back in the queue (at start-up); returns how many."""
+        with self.connect() as conn:
+            return conn.execute("UPDATE jobs SET status = 'queued', updated_at = ? WHERE status = 'running'",
+                                (_now(),)).rowcount
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        with self.connect() as conn:
+            row = conn.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["details"] = json.loads(out.pop("details_json") or "[]")
+        return out
+
+    def import_token_id(self) -> int:
+        """The id of the (revoked, unusable) token that owns imported repository files; created on first use."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT id FROM tokens WHERE name = ?", (IMPORT_TOKEN_NAME,)).fetchone()
+            if row:
+                return int(row["id"])
+            return int(conn.execute("INSERT INTO tokens (name, token_sha256, created_at, revoked) VALUES (?, ?, ?, 1)",
+                                    (IMPORT_TOKEN_NAME, hash_token(secrets.token_hex(32)), _now())).lastrowid)
 
     def env_ids(self) -> list[str]:
         with self.connect() as conn:

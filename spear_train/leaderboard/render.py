@@ -1,9 +1,10 @@
 """The repository tables: ``leaderboards/submissions/*.json`` -> ``leaderboards/<env>.md``.
 
 Accepted results are kept as JSON files (one per result, named by env, method and content hash).
-:func:`render_all` re-verifies each by replay (unless ``verify=False``) and writes one Markdown table
-per env, ranked by success. A file that fails verification for any reason other than an outdated
-env version stops the render with its name and the reason, and no table is written.
+:func:`render_all` re-verifies each by replay (unless ``verify=False``) and writes one Markdown page
+per env with one table per track (paper, laptop), ranked by success. A file that fails verification for
+any reason other than an outdated env version stops the render with its name and the reason, and no
+table is written.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pydantic import ValidationError
 
-from spear_train.leaderboard.schema import Result
-from spear_train.leaderboard.verify import Rejection, verify_result
+from spear_train.leaderboard.checks import find_setting
+from spear_train.leaderboard.columns import device, format_steps, format_wall_time, training_steps
+from spear_train.leaderboard.schema import Result, mean_and_stderr
+from spear_train.leaderboard.settings import TRACKS
+from spear_train.leaderboard.verify import Rejection, Verification, verify_result
 
 STATUS_TEXT = {"verified": "✅ replayed", "outdated": "⚠️ outdated env version", "unchecked": "not re-verified"}
 
@@ -29,6 +34,9 @@ class Entry:
     path: Path
     result: Result
     status: str  # a key of STATUS_TEXT
+    track: str
+    graded: tuple[float, float | None] | None = None
+    verification: Verification | None = None
 
 
 def env_slug(env_id: str) -> str:
@@ -53,66 +61,103 @@ def add_to_repository(result: Result, submissions_dir: str | Path) -> Path:
     return path
 
 
-def load_entries(submissions_dir: str | Path, *, verify: bool = True) -> list[Entry]:
+def load_entries(submissions_dir: str | Path, *, verify: bool = True,
+                 progress: Callable[[str], None] | None = None) -> list[Entry]:
     """Every ``*.json`` in ``submissions_dir``, validated and (by default) re-verified by replay."""
     entries = []
-    for path in sorted(Path(submissions_dir).glob("*.json")):
+    paths = sorted(Path(submissions_dir).glob("*.json"))
+    for i, path in enumerate(paths):
+        if progress is not None:
+            progress(f"[{i + 1}/{len(paths)}] {'verifying' if verify else 'reading'} {path.name}")
         try:
             result = Result.model_validate_json(path.read_bytes())
         except (OSError, ValidationError) as exc:
             raise RenderError(f"{path}: not a valid result: {exc}") from None
-        status = "unchecked"
-        if verify:
-            try:
-                verify_result(result)
+        status, verification = "unchecked", None
+        try:
+            track = find_setting(result).track
+            if verify:
+                verification = verify_result(result)
                 status = "verified"
-            except Rejection as rej:
-                if rej.reason != "unknown_env_version":
-                    raise RenderError(f"{path}: fails verification ({rej.reason}): {rej.message}; "
-                                      + "; ".join(rej.details[:3])) from None
-                status = "outdated"
-        entries.append(Entry(path, result, status))
+        except Rejection as rej:
+            if rej.reason != "unknown_env_version":
+                raise RenderError(f"{path}: fails verification ({rej.reason}): {rej.message}; "
+                                  + "; ".join(rej.details[:3])) from None
+            status = "outdated"
+        graded = verification.graded_score if verification else _claimed_graded(result, track)
+        entries.append(Entry(path, result, status, track, graded, verification))
     return entries
 
 
-def render_all(submissions_dir: str | Path, out_dir: str | Path, *, verify: bool = True) -> list[Path]:
+def _claimed_graded(result: Result, track: str) -> tuple[float, float | None] | None:
+    """The graded score as the records claim it (for unverified rows), when the setting has one."""
+    from spear_train.leaderboard.settings import get_setting
+
+    key = get_setting(result.env.id, track).graded_score_key
+    if key is None:
+        return None
+    per_seed = [sum(float(ep.final_info.get(key) or 0.0) for ep in r.episodes) / len(r.episodes) for r in result.runs]
+    return mean_and_stderr(per_seed)
+
+
+def render_all(submissions_dir: str | Path, out_dir: str | Path, *, verify: bool = True,
+               progress: Callable[[str], None] | None = None) -> list[Path]:
     """(Re)write ``out_dir/<env>.md`` for every env with submissions; returns the written paths."""
     by_env: dict[str, list[Entry]] = {}
-    for entry in load_entries(submissions_dir, verify=verify):
+    for entry in load_entries(submissions_dir, verify=verify, progress=progress):
         by_env.setdefault(entry.result.env.id, []).append(entry)
     written = []
     for env_id, entries in sorted(by_env.items()):
         path = Path(out_dir) / f"{env_slug(env_id)}.md"
-        path.write_text(render_table(env_id, entries), encoding="utf-8")
+        path.write_text(render_page(env_id, entries), encoding="utf-8")
         written.append(path)
     return written
 
 
-def render_table(env_id: str, entries: list[Entry]) -> str:
-    """The Markdown page for one env: ranked by success mean, then score mean."""
-    ranked = sorted(entries, key=lambda e: (-e.result.metrics.success_mean, -e.result.metrics.score_mean,
-                                            e.result.created_at))
+def render_page(env_id: str, entries: list[Entry]) -> str:
+    """The Markdown page for one env: one ranked table per track, paper first."""
+    graded = any(e.graded is not None for e in entries)
     lines = [
         f"# {md_escape(env_id)}",
         "",
         "Generated by `spear-bench leaderboard render` from `leaderboards/submissions/`; do not edit by hand.",
-        "Success: mean over seeds ± standard error (— with one seed). Score: mean total reward per episode.",
-        "",
-        "| Rank | Method | Model | Success (%) | Score | Seeds | Episodes/seed | Env version | Date | Verified | File |",
-        "|---:|---|---|---:|---:|---:|---:|---|---|---|---|",
+        "One table per track: **paper** (the benchmark setting, `spear-bench eval --scale paper`) and **laptop**",
+        "(exactly what `spear-bench run`'s laptop evaluation plays). Success: mean over seeds ± standard error",
+        "(— with one seed). Return: mean total env reward per episode."
+        + (" Graded score: the env's 0-1 score (`info[\"score\"]`), mean over seeds ± SE." if graded else ""),
+        "Steps: RL training steps (0: the shipped policy with no RL; —: a scripted agent).",
     ]
+    tracks = sorted({e.track for e in entries}, key=lambda t: (TRACKS.index(t) if t in TRACKS else len(TRACKS), t))
+    for track in tracks:
+        lines += ["", f"## {md_escape(track)} track", "", *render_table([e for e in entries if e.track == track],
+                                                                        graded)]
+    return "\n".join(lines) + "\n"
+
+
+def render_table(entries: list[Entry], graded: bool = False) -> list[str]:
+    """The ranked Markdown table of one track: by success mean, then return."""
+    ranked = sorted(entries, key=lambda e: (-e.result.metrics.success_mean, -e.result.metrics.score_mean,
+                                            e.result.created_at))
+    head = ["Rank", "Method", "Model", "Preset", "Steps", "Device", "Wall time", "Success (%)"]
+    head += ["Graded score"] if graded else []
+    head += ["Return", "Seeds", "Episodes/seed", "Env version", "Date", "Verified", "File"]
+    align = ["---:", "---", "---", "---", "---:", "---", "---:", "---:"] + (["---:"] if graded else [])
+    align += ["---:", "---:", "---:", "---", "---", "---", "---"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for entry in ranked:
         r, m = entry.result, entry.result.metrics
         better = sum(1 for o in ranked if (o.result.metrics.success_mean, o.result.metrics.score_mean)
                      > (m.success_mean, m.score_mean))
-        lines.append("| " + " | ".join([
-            str(better + 1), md_escape(r.method), md_escape(r.model.name),
-            _pm(100 * m.success_mean, None if m.success_stderr is None else 100 * m.success_stderr, 1),
-            _pm(m.score_mean, m.score_stderr, 3), str(len(r.seeds)), str(m.per_seed[0].episodes),
-            md_escape(r.env.version), r.created_at.date().isoformat(), STATUS_TEXT[entry.status],
-            f"[json](submissions/{entry.path.name})",
-        ]) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [str(better + 1), md_escape(r.method), md_escape(r.model.name), md_escape(r.preset),
+                 format_steps(training_steps(r)), md_escape(device(r)), format_wall_time(r.wall_time_s),
+                 _pm(100 * m.success_mean, None if m.success_stderr is None else 100 * m.success_stderr, 1)]
+        if graded:
+            cells.append(_pm(*entry.graded, 3) if entry.graded is not None else "—")
+        cells += [_pm(m.score_mean, m.score_stderr, 3), str(len(r.seeds)), str(m.per_seed[0].episodes),
+                  md_escape(r.env.version), r.created_at.date().isoformat(), STATUS_TEXT[entry.status],
+                  f"[json](submissions/{entry.path.name})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def md_escape(text: str) -> str:

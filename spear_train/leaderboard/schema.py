@@ -172,18 +172,30 @@ class Result(_Strict):
         return {r.seed: [ep.to_record() for ep in r.episodes] for r in self.runs}
 
     def content_hash(self) -> str:
-        """SHA-256 of the evidence (env id, version, kwargs and every episode): equal evidence, equal hash.
+        """SHA-256 of the normalised evidence: equal evidence, equal hash (the server's duplicate check).
 
-        Names, dates and claimed numbers are left out on purpose, so resubmitting the same episodes
-        under another name is still a duplicate.
+        Only what decides the episodes counts: the setting (env id, version, kwargs) and, per episode,
+        its reset seed, reset options and actions with whitespace runs collapsed and ends stripped.
+        Runs are hashed as a sorted list, so run seeds are labels only. Names, dates, claimed numbers,
+        rewards and ``final_info`` (all recomputed by replay) are left out, so none of them makes a
+        resubmission of the same episodes new.
         """
-        evidence = {"env": [self.env.id, self.env.version, self.env.kwargs],
-                    "runs": [r.model_dump(mode="json") for r in self.runs]}
-        blob = json.dumps(evidence, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        runs = sorted(_digest([[ep.seed, ep.options, [normalise_action(s.action) for s in ep.steps]]
+                               for ep in r.episodes]) for r in self.runs)
+        return _digest({"env": [self.env.id, self.env.version, self.env.kwargs], "runs": runs})
 
     def to_json(self, indent: int | None = 1) -> str:
         return self.model_dump_json(indent=indent)
+
+
+def normalise_action(action: str) -> str:
+    """An action as the duplicate check sees it: whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(action.split())
+
+
+def _digest(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------- metrics

@@ -2,24 +2,33 @@
 
 Routes
     ``POST /api/submissions``   body: a result JSON; header ``Authorization: Bearer <token>``.
-                                201 ``{"id", "url", "content_hash", "metrics"}`` when accepted; otherwise
-                                ``{"error", "reason", "details"}`` with 401 (missing/invalid token),
-                                413 (body over the limit), 400 (malformed JSON), 422 (schema, env,
-                                replay or metrics problem), 409 (duplicate). Nothing is stored unless accepted.
-    ``GET /api/leaderboard?env=ID``  ranked rows for one env, JSON.
+                                The checks that need no replay run here (token, per-token rate limit,
+                                body size, JSON nesting depth, schema, benchmark setting, episode list);
+                                a submission that passes is queued: 202 ``{"job", "status", "status_url"}``.
+                                Otherwise ``{"error", "reason", "details"}`` with 401 (missing/invalid
+                                token), 429 (rate limit), 413 (body over the limit), 400 (malformed or too
+                                deep JSON), 422 (schema, setting or episode-list problem), 409 (duplicate).
+    ``GET /api/jobs/<id>``      a queued submission: ``status`` queued, running, accepted (with the new
+                                row's ``id`` and ``url``) or rejected (with ``reason``, ``error``,
+                                ``details``: replay, metrics, budget, ...). The worker
+                                (:mod:`.worker`) replays jobs one at a time within a replay budget.
+                                Nothing is stored as a submission unless accepted.
+    ``GET /api/leaderboard?env=ID[&track=T]``  ranked rows per track for one env, JSON.
     ``GET /api/submissions/<id>``    the stored result document, JSON.
     ``GET /``, ``GET /leaderboard?env=ID``, ``GET /submissions/<id>``  HTML pages (sortable table,
                                 verified badge, detail page). Templates autoescape every user string and a
                                 Content-Security-Policy forbids inline scripts.
 
-Replays run one at a time per app (env engines are not guaranteed thread-safe); request handling,
-database access and page rendering run concurrently.
+Replays run one at a time per app, off the request path (env engines are not guaranteed thread-safe);
+request handling, database access and page rendering run concurrently. Ids beyond SQLite's integer range
+are a 404.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+from datetime import datetime, timedelta, timezone
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -29,11 +38,16 @@ from flask import Flask, abort, jsonify, render_template, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from spear_train.leaderboard.db import DuplicateSubmission, LeaderboardDB
+from spear_train.leaderboard.checks import check_depth
+from spear_train.leaderboard.columns import format_steps, format_wall_time
+from spear_train.leaderboard.db import LeaderboardDB
 from spear_train.leaderboard.schema import Result
-from spear_train.leaderboard.verify import DEFAULT_ALLOWED_EXTRA_KWARGS, Rejection, verify_result
+from spear_train.leaderboard.settings import TRACKS
+from spear_train.leaderboard.verify import Rejection, ReplayBudget, check_before_replay
+from spear_train.leaderboard.worker import VerifyWorker
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_ID = 2**63 - 1  # SQLite's largest integer: larger ids in a URL are a 404, not an overflow
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -47,17 +61,29 @@ def create_app(
     db_path: str | Path,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    allowed_extra_kwargs: Iterable[str] = DEFAULT_ALLOWED_EXTRA_KWARGS,
+    budget: ReplayBudget | None = None,
+    max_pending: int = 3,
+    max_per_window: int = 20,
+    rate_window_s: float = 3600.0,
+    start_worker: bool = True,
 ) -> Flask:
-    """A Flask app serving the leaderboard stored in SQLite at ``db_path`` (created if absent)."""
+    """A Flask app serving the leaderboard stored in SQLite at ``db_path`` (created if absent).
+
+    ``budget`` bounds each submission's replay; a token may have ``max_pending`` submissions queued or
+    being verified and make ``max_per_window`` submissions per ``rate_window_s`` seconds (429 beyond).
+    The verification worker (``app.extensions["leaderboard_worker"]``) starts unless ``start_worker`` is
+    false; stop it with ``worker.stop()`` when the app is done.
+    """
     here = Path(__file__).parent
     app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False
     db = LeaderboardDB(db_path)
     app.extensions["leaderboard_db"] = db
-    verify_lock = threading.Lock()
-    extra_kwargs = tuple(allowed_extra_kwargs)
+    worker = VerifyWorker(db, budget or ReplayBudget())
+    app.extensions["leaderboard_worker"] = worker
+    if start_worker:
+        worker.start()
 
     @app.after_request
     def _security_headers(response):
@@ -86,42 +112,47 @@ def create_app(
         if owner is None:
             return _error(401, "invalid_token", "the token is not valid (unknown or revoked)",
                           headers={"WWW-Authenticate": 'Bearer realm="spear-bench", error="invalid_token"'})
+        since = (datetime.now(timezone.utc) - timedelta(seconds=rate_window_s)).isoformat(timespec="microseconds")
+        pending, recent = db.token_activity(owner.id, since)
+        if pending >= max_pending or recent >= max_per_window:
+            why = (f"{pending} submission(s) of this token are still being verified (at most {max_pending})"
+                   if pending >= max_pending else
+                   f"this token made {recent} submissions in the last {rate_window_s:g} s (at most {max_per_window})")
+            return _error(429, "rate_limited", why, headers={"Retry-After": str(int(min(rate_window_s, 60)))})
         body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
             return _error(400, "malformed_json", f"the body is not valid JSON: {exc}")
         except RecursionError:
-            return _error(400, "malformed_json", "the body is not valid JSON: nested too deeply")
+            return _error(400, "too_deep", "the body is not valid JSON: nested too deeply")
         try:
+            check_depth(data)
             result = Result.model_validate(data)
+            check_before_replay(result)
+        except Rejection as rej:
+            return _error(400 if rej.reason == "too_deep" else 422, rej.reason, rej.message, rej.details)
         except ValidationError as exc:
             return _error(422, "schema_invalid", f"the result does not match the schema "
                                                  f"({exc.error_count()} error(s))", _validation_details(exc))
-        existing = db.find_duplicate(result.content_hash())
+        content_hash = result.content_hash()
+        existing = db.find_duplicate(content_hash)
         if existing is not None:
             return _duplicate(existing)
-        try:
-            with verify_lock:
-                verification = verify_result(result, allowed_extra_kwargs=extra_kwargs)
-        except Rejection as rej:
-            return _error(422, rej.reason, rej.message, rej.details)
-        summary = {
-            "content_hash": verification.content_hash, "env_id": result.env.id,
-            "env_version": result.env.version, "method": result.method, "model_name": result.model.name,
-            "preset": result.preset, "success_mean": verification.metrics.success_mean,
-            "success_stderr": verification.metrics.success_stderr,
-            "score_mean": verification.metrics.score_mean, "score_stderr": verification.metrics.score_stderr,
-            "n_seeds": len(result.seeds), "n_episodes": verification.episodes,
-            "verified_env_version": verification.env_version,
-        }
-        try:
-            new_id = db.add_submission(summary, result.model_dump_json(), owner.id)
-        except DuplicateSubmission as dup:  # an identical submission won a race with this one
-            return _duplicate(dup.existing_id)
-        body = {"id": new_id, "url": url_for("submission_page", submission_id=new_id, _external=True),
-                "content_hash": verification.content_hash, "metrics": verification.metrics.model_dump()}
-        return jsonify(body), 201
+        queued = db.pending_job(content_hash)
+        if queued is not None:
+            return _error(409, "duplicate", f"an identical submission (same episodes) is being verified as job "
+                          f"#{queued}", [f"status: /api/jobs/{queued}"])
+        job_id = db.enqueue(owner.id, content_hash, result.model_dump_json())
+        worker.notify()
+        return jsonify(_job_body(db.job(job_id), db)), 202, {"Location": url_for("job_json", job_id=job_id)}
+
+    @app.get(f"/api/jobs/<int(max={MAX_ID}):job_id>")
+    def job_json(job_id: int):
+        job = db.job(job_id)
+        if job is None:
+            return _error(404, "not_found", f"no job #{job_id}")
+        return jsonify(_job_body(job, db))
 
     @app.get("/api/leaderboard")
     def leaderboard_json():
@@ -129,10 +160,13 @@ def create_app(
         if not env_id:
             return _error(400, "missing_env", "query parameter 'env' is required",
                           [f"environments with submissions: {db.env_ids()}"])
-        return jsonify({"env": env_id, "current_env_version": current_env_version(env_id),
-                        "rows": _ranked_rows(db.leaderboard(env_id), env_id, url_for)})
+        track = request.args.get("track")
+        tracks = _track_order(db.tracks(env_id) if track is None else [track])
+        rows = [r for t in tracks for r in _ranked_rows(db.leaderboard(env_id, t), env_id, url_for)]
+        return jsonify({"env": env_id, "current_env_version": current_env_version(env_id), "tracks": tracks,
+                        "rows": rows})
 
-    @app.get("/api/submissions/<int:submission_id>")
+    @app.get(f"/api/submissions/<int(max={MAX_ID}):submission_id>")
     def submission_json(submission_id: int):
         row = db.submission(submission_id)
         if row is None:
@@ -150,11 +184,13 @@ def create_app(
         env_id = request.args.get("env", "")
         if not env_id:
             abort(400, "query parameter 'env' is required")
-        rows = _ranked_rows(db.leaderboard(env_id), env_id, url_for)
-        return render_template("leaderboard.html", env_id=env_id, rows=rows,
+        tables = [(t, _ranked_rows(db.leaderboard(env_id, t), env_id, url_for))
+                  for t in _track_order(db.tracks(env_id))]
+        return render_template("leaderboard.html", env_id=env_id, tables=tables,
+                               show_graded=any(r["graded_score_mean"] is not None for _, rows in tables for r in rows),
                                current_version=current_env_version(env_id))
 
-    @app.get("/submissions/<int:submission_id>")
+    @app.get(f"/submissions/<int(max={MAX_ID}):submission_id>")
     def submission_page(submission_id: int):
         row = db.submission(submission_id)
         if row is None:
@@ -166,6 +202,25 @@ def create_app(
                                fingerprint_text=json.dumps(result["env"].get("data_fingerprint", {}), indent=2))
 
     return app
+
+
+def _job_body(job: dict[str, Any], db: LeaderboardDB) -> dict[str, Any]:
+    """A job as the API shows it: status, and the outcome once there is one."""
+    body = {"job": job["id"], "status": job["status"], "status_url": url_for("job_json", job_id=job["id"]),
+            "created_at": job["created_at"], "updated_at": job["updated_at"]}
+    if job["status"] == "accepted":
+        row = db.submission(job["submission_id"]) or {}
+        body.update(id=job["submission_id"],
+                    url=url_for("submission_page", submission_id=job["submission_id"], _external=True),
+                    **{k: row.get(k) for k in ("content_hash", "track", "setting", "success_mean", "success_stderr",
+                                               "score_mean", "graded_score_mean")})
+    elif job["status"] == "rejected":
+        body.update(reason=job["reason"], error=job["message"], details=job["details"])
+    return body
+
+
+def _track_order(tracks: Iterable[str]) -> list[str]:
+    return sorted(set(tracks), key=lambda t: (TRACKS.index(t) if t in TRACKS else len(TRACKS), t))
 
 
 def _bearer_token() -> str | None:
@@ -197,16 +252,20 @@ def _validation_details(exc: ValidationError) -> list[str]:
 
 
 def _ranked_rows(rows: list[dict[str, Any]], env_id: str, url_for: Callable[..., str]) -> list[dict[str, Any]]:
-    """Rows with competition ranks (equal success and score share a rank) and display fields."""
+    """Rows of one track with competition ranks (equal success and score share a rank) and display fields."""
     current = current_env_version(env_id)
     out = []
-    for i, row in enumerate(rows):
+    for row in rows:
         better = sum(1 for r in rows if (r["success_mean"], r["score_mean"]) > (row["success_mean"], row["score_mean"]))
         out.append({
-            "rank": better + 1, "id": row["id"], "method": row["method"], "model": row["model_name"],
-            "preset": row["preset"], "success_mean": row["success_mean"], "success_stderr": row["success_stderr"],
-            "score_mean": row["score_mean"], "score_stderr": row["score_stderr"], "seeds": row["n_seeds"],
-            "episodes": row["n_episodes"], "env_version": row["env_version"],
+            "rank": better + 1, "id": row["id"], "track": row["track"], "setting": row["setting"],
+            "method": row["method"], "model": row["model_name"], "preset": row["preset"],
+            "steps": row["steps"], "steps_text": format_steps(row["steps"]), "device": row["device"],
+            "wall_time_s": row["wall_time_s"], "wall_time_text": format_wall_time(row["wall_time_s"]),
+            "success_mean": row["success_mean"], "success_stderr": row["success_stderr"],
+            "score_mean": row["score_mean"], "score_stderr": row["score_stderr"],
+            "graded_score_mean": row["graded_score_mean"], "graded_score_stderr": row["graded_score_stderr"],
+            "seeds": row["n_seeds"], "episodes": row["n_episodes"], "env_version": row["env_version"],
             "submitted_at": row["submitted_at"], "date": row["submitted_at"][:10],
             "verified": current is not None and row["verified_env_version"] == current,
             "url": url_for("submission_page", submission_id=row["id"]),
@@ -237,8 +296,10 @@ def current_env_version(env_id: str) -> str | None:
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
-          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, on_ready: Callable[[str], None] | None = None) -> None:
+          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, on_ready: Callable[[str], None] | None = None,
+          **app_kwargs: Any) -> None:
     """Run the app on a threaded WSGI server until interrupted; ``on_ready(url)`` is called once listening.
+    ``app_kwargs`` go to :func:`create_app` (replay budget, rate limits).
 
     SIGINT (Ctrl-C) and SIGTERM both stop it cleanly and return. SIGTERM matters where SIGINT cannot
     arrive: service managers send it, and a process started in the background of a non-interactive shell
@@ -246,7 +307,8 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
     """
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, create_app(db_path, max_body_bytes=max_body_bytes), threaded=True)
+    app = create_app(db_path, max_body_bytes=max_body_bytes, **app_kwargs)
+    server = make_server(host, port, app, threaded=True)
     url = f"http://{host}:{server.server_port}"
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -257,6 +319,7 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8080, *,
         server.serve_forever()  # werkzeug's returns on KeyboardInterrupt
     finally:
         server.server_close()
+        app.extensions["leaderboard_worker"].stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

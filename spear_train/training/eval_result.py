@@ -11,9 +11,9 @@ so ``spear-bench leaderboard verify`` can check every number in it.
 Metrics in the document follow the schema: per seed the success rate and mean score over that seed's
 episodes; the headline is their mean over seeds ± standard error (sample std / sqrt(seeds)).
 
-The leaderboard accepts only the benchmark setting (the registered env kwargs plus ``split``), which is
-what ``--scale paper`` evaluates; laptop-scale results (smaller ALFWorld scenes, shorter turn limits)
-are valid documents but are refused by :func:`~spear_train.leaderboard.verify.verify_result`.
+The leaderboard accepts a registered benchmark setting (:mod:`spear_train.leaderboard.settings`): the
+paper track is what ``--scale paper`` evaluates, the laptop track what ``--scale laptop`` (and
+``spear-bench run``) evaluates, each with at least the track's number of episodes.
 """
 
 from __future__ import annotations

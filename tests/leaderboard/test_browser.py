@@ -52,7 +52,7 @@ def test_table_page_shows_new_row_sorts_and_opens_detail(server, browser):
     status, _ = post_result(server, weak)
     assert status == 201
     browser.get(f"{server.url}/leaderboard?env={TOY_ID}")
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")) == 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#leaderboard-paper tbody tr")) == 1
 
     hostile = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
     data = as_dict(make_result(21, seeds=(0, 1), episodes=4, method=hostile))
@@ -63,14 +63,14 @@ def test_table_page_shows_new_row_sorts_and_opens_detail(server, browser):
     row = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{body["id"]}"]')))
     assert row.find_element(By.CSS_SELECTOR, "td.method").text == hostile  # shown as text, never run
     assert browser.execute_script("return window.__pwned === undefined")
-    assert "verified" in row.text and len(browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")) == 2
+    assert "verified" in row.text and len(browser.find_elements(By.CSS_SELECTOR, "#leaderboard-paper tbody tr")) == 2
 
     # sorting: clicking "Seeds" twice orders rows by seeds ascending then descending (JS from /static)
-    seeds_header = browser.find_element(By.XPATH, "//th[normalize-space()='Seeds']")
+    seeds_header = browser.find_element(By.XPATH, "//table[@id='leaderboard-paper']//th[normalize-space()='Seeds']")
     seeds_header.click()
-    ids_asc = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")]
+    ids_asc = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-paper tbody tr")]
     seeds_header.click()
-    ids_desc = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")]
+    ids_desc = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-paper tbody tr")]
     assert ids_asc[-1] == ids_desc[0] == str(body["id"]) and ids_asc == ids_desc[::-1]
     assert seeds_header.get_attribute("aria-sort") == "descending"
 
@@ -81,3 +81,38 @@ def test_table_page_shows_new_row_sorts_and_opens_detail(server, browser):
     assert heading.text == hostile and browser.execute_script("return window.__pwned === undefined")
     assert browser.find_element(By.ID, "submitter").text == "tester"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#per-seed tbody tr")) == 2
+
+
+def test_two_tracks_and_the_new_columns(server, browser, tmp_path):
+    """A paper-track and a laptop-track row of the toy env land in their own tables; a real WebShop
+    laptop-track result shows its graded score, preset, steps, device and wall time."""
+    from selenium.webdriver.common.by import By
+
+    from spear_train.cli.main import main
+
+    paper = post_result(server, as_dict(make_result(23, method="paper agent")))[1]
+    laptop = post_result(server, as_dict(make_result(24, method="laptop agent", track="laptop")))[1]
+    browser.get(f"{server.url}/leaderboard?env={TOY_ID}")
+    tables = browser.find_elements(By.CSS_SELECTOR, "table.leaderboard")
+    assert [t.get_attribute("data-track") for t in tables] == ["paper", "laptop"]
+    paper_ids = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-paper tbody tr")]
+    laptop_ids = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-laptop tbody tr")]
+    assert (paper_ids, laptop_ids) == ([str(paper["id"])], [str(laptop["id"])])
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-laptop thead th")]
+    assert {"Preset", "Steps", "Device", "Wall time", "Success", "Return"} <= set(headers)
+    assert "Graded score" not in headers  # the toy env has no graded score
+
+    out = tmp_path / "webshop.json"
+    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "100", "--out", str(out)]) == 0
+    status, job = post_result(server, out.read_bytes())
+    assert status == 201 and job["track"] == "laptop", job
+    browser.get(f"{server.url}/leaderboard?env=spear/WebShop-v0")
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#leaderboard-laptop thead th")]
+    assert headers.index("Graded score") == headers.index("Success") + 1
+    row = browser.find_element(By.CSS_SELECTOR, f'#leaderboard-laptop tr[data-id="{job["id"]}"]')
+    cell = {c: row.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("preset", "steps", "device", "graded",
+                                                                          "success", "score")}
+    assert cell == {"preset": "eval-expert", "steps": "—", "device": "cpu", "graded": "1.000",
+                    "success": "100.0%", "score": "10.000"}
+    assert row.find_element(By.CSS_SELECTOR, "td.wall-time").text.endswith(("s", "min"))
+    assert browser.find_elements(By.ID, "leaderboard-paper") == []  # no paper-track WebShop row here

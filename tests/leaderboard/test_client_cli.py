@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -88,13 +89,13 @@ def test_verify_cli_accepts_genuine_and_names_the_forgery(toy_result, tmp_path, 
     good = _write(tmp_path, as_dict(toy_result), "good.json")
     board = tmp_path / "boards"
     assert main(["leaderboard", "verify", str(good), "--add", "--dir", str(board)]) == 0
-    assert "verified 6 episodes" in capsys.readouterr().out
+    assert "verified 6 episodes on the paper track" in capsys.readouterr().out
     assert len(list((board / "submissions").glob("*.json"))) == 1
     bad = as_dict(toy_result)
     bad["runs"][1]["episodes"][2]["steps"][0]["reward"] = 7.0
     assert main(["leaderboard", "verify", str(_write(tmp_path, bad, "bad.json"))]) == 2
     err = capsys.readouterr().err
-    assert "replay_mismatch" in err and "seed 1, episode 2" in err
+    assert "replay_mismatch" in err and "run seed 1, reset seed 2" in err
 
 
 def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
@@ -108,7 +109,7 @@ def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
     text = (board / "spear-test__GuessWord-v0.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Rank")]
     assert len(rows) == 2 and all("✅ replayed" in r for r in rows)
-    best, worst = sorted([strong, weak], key=lambda r: (-r.metrics.success_mean, -r.metrics.score_mean))
+    best, worst = sorted([strong, weak], key=lambda r: (-r.metrics.success_mean, -r.metrics.score_mean, r.created_at))
     assert md_escape(best.method) in rows[0] and md_escape(worst.method) in rows[1]
     assert "<b>" not in text and "weak \\| &lt;b&gt;agent&lt;/b&gt;" in text
     assert f"{100 * weak.metrics.success_mean:.1f} ± {100 * weak.metrics.success_stderr:.1f}" in text
@@ -131,3 +132,47 @@ def test_render_marks_outdated_env_versions(tmp_path):
     (tmp_path / "subs" / "old.json").write_text(json.dumps(data))
     [path] = render_all(tmp_path / "subs", tmp_path)
     assert "outdated env version" in path.read_text() and TOY_ID in path.read_text()
+
+
+def test_import_seeds_a_database_from_verified_files_once(tmp_path, capsys):
+    folder = tmp_path / "submissions"
+    good = [make_result(70, method="first"), make_result(71, method="second", track="laptop")]
+    for r in good:
+        add_to_repository(r, folder)
+    forged = as_dict(make_result(72))
+    forged["metrics"]["success_mean"] = 1.0
+    (folder / "forged.json").write_text(json.dumps(forged))
+    db_path = tmp_path / "seeded.sqlite"
+    assert main(["leaderboard", "import", str(folder), "--db", str(db_path)]) == 1  # one file failed
+    out = capsys.readouterr().out
+    assert "2 imported, 0 already present, 1 failed" in out and "forged.json: failed (metrics_mismatch" in out
+    db = LeaderboardDB(db_path)
+    rows = {r["method"]: r for r in db.leaderboard(TOY_ID)}
+    assert set(rows) == {"first", "second"} and rows["second"]["track"] == "laptop"
+    assert db.check_token("anything") is None  # the import owner is a revoked token nobody can use
+    (folder / "forged.json").unlink()
+    before = db_dump(db_path)
+    assert main(["leaderboard", "import", str(folder), "--db", str(db_path)]) == 0
+    assert "0 imported, 2 already present, 0 failed" in capsys.readouterr().out
+    assert db_dump(db_path) == before
+
+
+def test_a_job_left_running_by_a_stopped_server_is_verified_after_restart(tmp_path):
+    from spear_train.leaderboard.verify import ReplayBudget
+    from spear_train.leaderboard.worker import VerifyWorker
+
+    db = LeaderboardDB(tmp_path / "restart.sqlite")
+    owner = db.check_token(db.add_token("t"))
+    result = make_result(73)
+    job_id = db.enqueue(owner.id, result.content_hash(), result.model_dump_json())
+    assert db.claim_job()[0] == job_id  # the server "died" here, with the job running
+    worker = VerifyWorker(db, ReplayBudget(), poll_s=0.05).start()
+    try:
+        for _ in range(600):
+            if db.job(job_id)["status"] == "accepted":
+                break
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    job = db.job(job_id)
+    assert job["status"] == "accepted" and db.submission(job["submission_id"])["method"] == "random"

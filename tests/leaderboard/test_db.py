@@ -12,7 +12,8 @@ from spear_train.leaderboard.db import MIGRATIONS, DatabaseError, DuplicateSubmi
 def _summary(content_hash: str, method: str = "m") -> dict:
     return {"content_hash": content_hash, "env_id": "e", "env_version": "1", "method": method, "model_name": "x",
             "preset": "p", "success_mean": 0.5, "success_stderr": None, "score_mean": 0.5, "score_stderr": None,
-            "n_seeds": 1, "n_episodes": 2, "verified_env_version": "1"}
+            "n_seeds": 1, "n_episodes": 2, "verified_env_version": "1", "track": "paper", "setting": "e:paper:1",
+            "steps": None, "device": "cpu", "wall_time_s": 1.0, "graded_score_mean": None, "graded_score_stderr": None}
 
 
 def test_migrations_apply_once_and_reopen_keeps_data(tmp_path):

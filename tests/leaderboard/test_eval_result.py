@@ -13,7 +13,7 @@ from spear_train.leaderboard.render import env_slug
 from spear_train.leaderboard.schema import Result
 from spear_train.leaderboard.verify import Rejection, verify_result
 
-from .conftest import as_dict, post_result
+from .conftest import LiveServer, as_dict, post_result
 
 LEADERBOARDS = Path(__file__).resolve().parents[2] / "leaderboards"
 SUBMISSIONS = LEADERBOARDS / "submissions"
@@ -31,21 +31,34 @@ def _load(path: Path) -> Result:
     return Result.model_validate_json(path.read_bytes())
 
 
-@pytest.mark.parametrize("env", ["math", "webshop"])
-def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, server, capsys):
-    assert _eval(tmp_path, env, "expert", "--episodes", "3", name="expert.json")[0] == 0
-    assert _eval(tmp_path, env, "random", "--episodes", "3", "--seed", "0", "1", name="random.json")[0] == 0
+#: the paper track's minimum evaluation list per env (reset seeds 0..N-1)
+PAPER_MIN = {"math": 60, "webshop": 100}
+
+
+@pytest.fixture
+def big_server(tmp_path):
+    """A live server with the default body limit (a 2 x 100-episode result is a few hundred KB)."""
+    live = LiveServer(tmp_path / "big.sqlite", max_pending=100, max_per_window=100)
+    yield live
+    live.stop()
+
+
+@pytest.mark.parametrize("env", [pytest.param("math", marks=pytest.mark.slow), "webshop"])
+def test_expert_and_random_results_verify_and_are_accepted(env, tmp_path, big_server, capsys):
+    n = str(PAPER_MIN[env])
+    assert _eval(tmp_path, env, "expert", "--episodes", n, name="expert.json")[0] == 0
+    assert _eval(tmp_path, env, "random", "--episodes", n, "--seed", "0", "1", name="random.json")[0] == 0
     expert, rand = _load(tmp_path / "expert.json"), _load(tmp_path / "random.json")
     assert expert.env.id == rand.env.id == BENCHMARK_ENVS[env]
     assert expert.metrics.success_mean == 1.0 and rand.metrics.success_mean < 1.0
     assert rand.seeds == [0, 1] and rand.metrics.success_stderr is not None
     # both seeds play the same held-out tasks; only the agent's sampling differs
-    assert [e.seed for e in rand.runs[0].episodes] == [e.seed for e in rand.runs[1].episodes] == [0, 1, 2]
+    assert [e.seed for e in rand.runs[0].episodes] == [e.seed for e in rand.runs[1].episodes] == list(range(int(n)))
     for result in (expert, rand):
         assert verify_result(result).metrics == result.metrics
-        assert post_result(server, as_dict(result))[0] == 201
+        assert post_result(big_server, as_dict(result))[0] == 201
     assert main(["leaderboard", "verify", str(tmp_path / "expert.json")]) == 0
-    assert "verified 3 episodes: success 1.0000" in capsys.readouterr().out
+    assert f"verified {n} episodes on the paper track" in capsys.readouterr().out
 
 
 def test_random_result_is_seeded(tmp_path):
@@ -61,16 +74,21 @@ def test_alfworld_expert_records_replay_without_the_expert_kwarg(tmp_path):
     result = _load(tmp_path / "result.json")
     assert "expert" not in result.env.kwargs and result.env.kwargs["split"].startswith("eval")
     assert result.metrics.success_mean == 1.0
-    assert verify_result(result).metrics == result.metrics
+    for record in result.records()[0]:  # a plain env replays them (two episodes: too few for the table)
+        assert spear_envs.replay(record).matches(record)
+    with pytest.raises(Rejection, match="at least 100"):
+        verify_result(result)
 
 
-def test_laptop_scale_result_is_refused_with_the_reason(tmp_path):
+def test_laptop_scale_result_verifies_on_the_laptop_track_and_short_lists_are_refused(tmp_path):
     out = tmp_path / "laptop.json"
-    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "1", "--out", str(out)]) == 0
+    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "100", "--out", str(out)]) == 0
+    verification = verify_result(_load(out))
+    assert verification.setting.track == "laptop" and verification.graded_score == (1.0, None)
+    assert main(["eval", "--env", "webshop", "--agent", "expert", "--episodes", "5", "--out", str(out)]) == 0
     with pytest.raises(Rejection) as exc:
         verify_result(_load(out))
-    assert exc.value.reason == "env_kwargs_not_allowed" and "--scale paper" in exc.value.message
-    assert any("max_steps" in d for d in exc.value.details)
+    assert exc.value.reason == "too_few_episodes" and "at least 100" in exc.value.message
 
 
 @pytest.mark.parametrize("args, message", [

@@ -82,3 +82,19 @@ def test_metrics_equal_names_each_differing_field(toy_result):
     assert any(d.startswith("success_mean") for d in diffs)
     assert any(d.startswith("per_seed[seed=1].score") for d in diffs)
     assert metrics_equal(toy_result.metrics, toy_result.metrics) == []
+
+
+def test_combining_single_seed_results_gives_the_multi_seed_row():
+    from spear_train.leaderboard.combine import combine_results
+    from spear_train.leaderboard.verify import verify_result
+
+    a, b = make_result(80, seeds=(0,)), make_result(80, seeds=(1,))
+    both = make_result(80, seeds=(0, 1))
+    combined = combine_results([a, b])
+    assert combined.seeds == [0, 1] and combined.content_hash() == both.content_hash()
+    assert combined.metrics == both.metrics == verify_result(combined).metrics
+    assert combined.wall_time_s == pytest.approx(a.wall_time_s + b.wall_time_s)
+    with pytest.raises(ValueError, match="seed 0 appears in more than one"):
+        combine_results([a, a])
+    with pytest.raises(ValueError, match="different method"):
+        combine_results([a, make_result(80, seeds=(1,), method="other")])

@@ -21,7 +21,7 @@ import pytest
 
 from spear_train.leaderboard.schema import Result
 
-from .conftest import SMALL_BODY_LIMIT, TOY_ID, as_dict, db_dump, make_result, post_result, request
+from .conftest import SMALL_BODY_LIMIT, TOY_ID, as_dict, db_dump, make_result, post_result, request, wait_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_valid_submission_is_accepted_and_shown(server, toy_result):
     status, body = post_result(server, as_dict(toy_result))
     assert status == 201, body
-    assert body["content_hash"] == toy_result.content_hash()
-    assert body["metrics"]["success_mean"] == pytest.approx(toy_result.metrics.success_mean)
+    assert body["content_hash"] == toy_result.content_hash() and body["track"] == "paper"
+    assert body["success_mean"] == pytest.approx(toy_result.metrics.success_mean)
     status, board, _ = request(server.url, path=f"/api/leaderboard?env={TOY_ID}")
     assert status == 200 and board["current_env_version"] == "test-1"
     [row] = board["rows"]
@@ -63,13 +63,21 @@ def _old_version(d):
             ep["env_version"] = "test-0"
 
 
+def _nested(depth: int):
+    value: object = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
 BAD_INPUTS = {
     # name: (body builder, token, expected status, expected reason, fragment of the message/details)
     "oversize body": (lambda d: json.dumps({**d, "description": "x" * 1000, "pad": "y" * SMALL_BODY_LIMIT}).encode(),
                       "default", 413, "body_too_large", str(SMALL_BODY_LIMIT)),
     "malformed JSON": (lambda d: json.dumps(d).encode()[:-7], "default", 400, "malformed_json", "not valid JSON"),
-    "deeply nested JSON": (lambda d: b"[" * 100_000 + b"]" * 100_000, "default", 400, "malformed_json",
+    "deeply nested JSON": (lambda d: b"[" * 100_000 + b"]" * 100_000, "default", 400, "too_deep",
                            "nested too deeply"),
+    "config nested 600 deep": (lambda d: {**d, "config": _nested(600)}, "default", 400, "too_deep", "601 levels"),
     "not UTF-8": (lambda d: b"\xff\xfe{}", "default", 400, "malformed_json", "not valid JSON"),
     "wrong types": (lambda d: {**d, "seeds": "0,1"}, "default", 422, "schema_invalid", "seeds"),
     "JSON array": (lambda d: [d], "default", 422, "schema_invalid", "(document)"),
@@ -234,7 +242,7 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
     first = make_result(7)
     server = CliServer(db_path)
     try:
-        accepted = client_post(first.to_json().encode(), server.url, token)
+        accepted = wait_job(server.url, client_post(first.to_json().encode(), server.url, token))
         _, board_before, _ = request(server.url, path=f"/api/leaderboard?env={TOY_ID}")
     finally:
         status = server.stop(signal.SIGINT)
@@ -248,7 +256,8 @@ def test_restarted_server_on_the_same_database_keeps_everything(tmp_path):
         assert Result.model_validate(stored) == first
         status, body, _ = request(url, "POST", "/api/submissions", first.to_json().encode(), token)
         assert (status, body["reason"]) == (409, "duplicate")  # duplicate detection survives the restart
-        assert client_post(make_result(8).to_json().encode(), url, token)["id"] == accepted["id"] + 1
+        again = wait_job(url, client_post(make_result(8).to_json().encode(), url, token))
+        assert again["id"] == accepted["id"] + 1
     finally:
         status = server.stop(signal.SIGTERM)
     assert status == 0, server.output()
