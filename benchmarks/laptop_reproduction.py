@@ -54,6 +54,8 @@ ENVS = ("alfworld", "webshop", "math")
 PAIRS = {"alfworld": ("grpo", "drbot", "gigpo"), "webshop": ("grpo", "drbot", "gigpo"), "math": ("grpo", "drbot")}
 ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.training.run_config.ENV_SPLITS)
 RESULT_NAME = "laptop_reproduction"
+#: Run-config keys that select each env (tests point an entry at a toy env; --config cannot, flags win).
+ENV_FLAGS: dict[str, dict] = {env: {"env": env} for env in ENVS}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,7 +87,7 @@ def plan(envs: list[str], bases: list[str]) -> list[tuple[str, str]]:
 
 def run_config(args: argparse.Namespace, env: str, preset: str, seed: int):
     """The resolved RunConfig of one run (ALFWorld: a held-out split of >= ``eval_episodes`` games)."""
-    flags = dict(algo=preset, env=env, seeds=[seed], steps=args.steps, eval_episodes=args.eval_episodes,
+    flags = dict(algo=preset, **ENV_FLAGS[env], seeds=[seed], steps=args.steps, eval_episodes=args.eval_episodes,
                  eval_every=args.steps, model=args.model, out=args.out, log_mode="quiet")
     sets = {}
     if env == "alfworld" and args.eval_episodes > ALFWORLD_HELDOUT_GAMES:
