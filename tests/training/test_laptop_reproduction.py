@@ -119,3 +119,16 @@ def test_real_alfworld_smoke(tmp_path):
     doc = json.loads((tmp_path / "laptop_reproduction.json").read_text())
     assert {r["preset"] for r in doc["runs"]} == {"grpo", "grpo+spear"} and len(doc["pairs"]) == 1
     assert (tmp_path / "laptop_reproduction.png").is_file()
+
+
+def test_mixed_group_rate_counts_groups_with_a_win_and_a_loss():
+    from spear_train.rollout.samples import Episode
+    from spear_train.training.loop import mixed_group_rate
+
+    def ep(group, won):
+        return Episode(group_id=group, traj_id=f"{group}-{won}", env_id="e", seed=0, won=won)
+
+    episodes = [ep("a", True), ep("a", False), ep("b", True), ep("b", True), ep("c", False), ep("d", False),
+                ep("d", True), ep("d", False)]
+    assert mixed_group_rate(episodes) == 0.5  # a and d are mixed, b all won, c all lost
+    assert mixed_group_rate([]) == 0.0
