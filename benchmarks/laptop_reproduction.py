@@ -20,7 +20,7 @@ rates: the report prints the measured drains). 16 presets x 5 seeds = 80 runs: m
 
 Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run folder without one is
 resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
-and an ETA (mean wall time of the runs finished in this invocation x runs left).
+and an ETA (mean wall time of the finished runs, kept ones included, x runs left).
 
 Usage::
 
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = finished_summary(folder)
         if summary is not None:
             print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: finished earlier, kept ({folder})", flush=True)
+            if summary["wall_time_s"]:
+                durations.append(float(summary["wall_time_s"]))
         else:
             left = len(jobs) - i
             eta = f"ETA {sum(durations) / len(durations) * left / 60:.0f} min" if durations else "ETA after the first run"
