@@ -40,6 +40,7 @@ from ``metrics.jsonl``: ``drains`` (steps with a replay batch), ``replayed_sampl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -65,9 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"envs to run (default: all of {', '.join(ENVS)})")
     p.add_argument("--pairs", nargs="+", default=["grpo", "drbot", "gigpo"], choices=("grpo", "drbot", "gigpo"),
                    metavar="BASE", help="base presets, each run against BASE+spear (gigpo skipped on math)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="S")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="S",
+                   help="run seeds; each gives one paired difference (default 0 1 2 3 4)")
     p.add_argument("--steps", type=int, default=100, help="training steps per run (default 100, see above)")
-    p.add_argument("--eval-episodes", type=int, default=200, metavar="N", help="held-out tasks per evaluation")
+    p.add_argument("--eval-episodes", type=int, default=200, metavar="N", help="held-out tasks per evaluation (default 200)")
     p.add_argument("--model", default=None, help="start policy (default: each env's shipped tiny policy)")
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="extra run config keys for every run")
     p.add_argument("--out", default="runs/laptop-reproduction", help="parent folder of the run folders")
@@ -118,6 +120,19 @@ def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
             "config": essentials, "replay": replay_stats(read_jsonl(folder / "metrics.jsonl"))}
 
 
+def check_same_config(folder: Path, cfg) -> None:
+    """Exit with a clear error when ``folder`` holds a run started with other settings (e.g. another
+    ``--steps``): keeping or resuming it would mix budgets. Nothing in the folder is touched."""
+    from spear_train.training.algo_adapter import algorithm_config
+    from spear_train.training.resume_guard import ConfigChangedError, check_resumed_config
+
+    try:
+        check_resumed_config(folder / "config.yaml", cfg, dataclasses.asdict(algorithm_config(cfg)), False)
+    except ConfigChangedError as exc:
+        sys.exit(f"laptop_reproduction: {exc}\nUse another --out for a different budget, or the settings that "
+                 f"folder was made with.")
+
+
 def finished_summary(folder: Path) -> dict | None:
     """The summary of a finished run read back from its folder (None when it has no result.json)."""
     from spear_train.training.evaluation import paired_gain
@@ -152,7 +167,8 @@ def pair_differences(runs: list[dict]) -> list[dict]:
 
 def _mean_replay(stats: list[dict]) -> dict:
     keys = ("drains", "replayed_samples", "mixed_group_rate")
-    return {k: mean_se([s[k] for s in stats if s[k] is not None])[0] for k in keys}
+    means = {k: mean_se([s[k] for s in stats if s[k] is not None])[0] for k in keys}
+    return {k: None if v != v else v for k, v in means.items()}  # None, not NaN: the JSON stays standard
 
 
 def plot(runs: list[dict], path: Path) -> None:
@@ -193,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     for i, (env, preset, seed) in enumerate(jobs):
         cfg = run_config(args, env, preset, seed)
         folder = run_folder(cfg, seed)
+        check_same_config(folder, cfg)
         summary = finished_summary(folder)
         if summary is not None:
             print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: finished earlier, kept ({folder})", flush=True)
@@ -223,13 +240,13 @@ def main(argv: list[str] | None = None) -> None:
     for p in pairs:
         base, spear = p["replay"].values()
         print(f"| {p['env']} | {p['pair']} | {100 * p['spear_minus_base']:+.1f} ± {100 * p['se']:.1f} "
-              f"| {base['drains']:.1f} / {spear['drains']:.1f} | {spear['replayed_samples']:.0f} "
+              f"| {base['drains'] or 0:.1f} / {spear['drains'] or 0:.1f} | {spear['replayed_samples'] or 0:.0f} "
               f"| {_pct(base['mixed_group_rate'])} / {_pct(spear['mixed_group_rate'])} |")
     print(f"wall time {time.perf_counter() - start:.0f} s -> {results / RESULT_NAME}.json, .png")
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.0f}%"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
 if __name__ == "__main__":

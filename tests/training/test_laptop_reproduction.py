@@ -96,6 +96,11 @@ def test_interrupted_run_is_resumed(tiny_policy_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(repro, "run_seeds", lambda cfg, **kw: calls.append((cfg.algo, kw["resume"])) or real(cfg, **kw))
     repro.main(argv)
     assert calls == [("grpo+spear", True)] and (folder / "result.json").is_file()
+    # another budget into the same folders is refused, naming what differs; the runs are left as they are
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SystemExit, match="steps: 2 -> 3"):
+        repro.main([*argv[:argv.index("--steps") + 1], "3", *argv[argv.index("--steps") + 2:]])
+    assert sorted(p.name for p in folder.iterdir()) == before and (folder / "result.json").is_file()
 
 
 def test_gigpo_is_not_planned_for_math_and_bad_budgets_are_refused():
