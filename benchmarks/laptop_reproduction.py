@@ -13,10 +13,13 @@ seed's "before" evaluation is the same for every preset: it is played once per p
 Budget (defaults): seeds 0-4, 200 held-out tasks per evaluation, 100 training steps. ALFWorld's laptop
 held-out split has 140 generated games, so for more episodes the benchmark generates that many
 ``eval_in_distribution`` small-scene games (the first 140 are the usual ones; ``spear-bench run``'s
-defaults are unchanged). Why 100 steps: the laptop SPEAR buffer holds 32 samples and, in the 20-step
-ALFWorld run, filled and drained 3 times; 100 steps give ~15 drains per run, each replay pass past the
-10-step warm-up, so the replay effect has many updates to show (WebShop and math fill it at their own
-rates: the report prints the measured drains). 16 presets x 5 seeds = 80 runs: many hours of CPU.
+defaults are unchanged). Why 100 steps: the laptop SPEAR buffer holds 32 samples; a 12-step ALFWorld
+``drbot+spear`` run (seed 0) drained it at steps 6 and 12, one drain per ~6 steps, so 100 steps give
+~15 drains per run, nearly all past the 10-step replay warm-up: the replay effect has many updates to
+show (WebShop and math fill it at their own rates; the report prints the measured drains). Cost: that
+run took ~19 s per ALFWorld step on a loaded 2-core machine, so ALFWorld's 30 runs are ~16 h of
+training alone, plus evaluations and the WebShop and math runs: 16 presets x 5 seeds = 80 runs, a
+job of a day or more, hence the stop-and-continue design.
 
 Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run folder without one is
 resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
