@@ -115,12 +115,13 @@ def replay_stats(rows: list[dict]) -> dict:
 
 def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     """One run's entry of the results JSON."""
-    folder = Path(summary["run_dir"])
-    essentials = {k: getattr(cfg, k) for k in ("model", "steps", "groups_per_step", "group_size", "lr",
-                                               "eval_episodes", "env_kwargs", "eval_env_kwargs")}
+    from spear_train.training.environment import model_name
+
+    keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
+    essentials = {"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
-    return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
-            "config": essentials, "replay": replay_stats(read_jsonl(folder / "metrics.jsonl"))}
+    return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep}, "config": essentials,
+            "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
 
 
 def check_same_config(folder: Path, cfg) -> None:

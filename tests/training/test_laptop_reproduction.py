@@ -54,7 +54,7 @@ def test_tiny_reproduction_writes_paired_results_and_skips_finished_runs(tiny_po
     assert set(runs) == {"grpo", "grpo+spear"} and all(r["seed"] == 0 and r["env"] == "alfworld" for r in runs.values())
     for r in runs.values():
         assert 0.0 <= r["before"] <= 1.0 and 0.0 <= r["after"] <= 1.0 and r["wall_time_s"] > 0
-        assert r["config"]["steps"] == 2 and r["config"]["eval_episodes"] == 4
+        assert r["config"]["steps"] == 2 and r["config"]["eval_episodes"] == 4 and r["config"]["model"]
         assert r["replay"]["train_steps"] == 2 and 0.0 <= r["replay"]["mixed_group_rate"] <= 1.0
     # the pair shares its "before" evaluation (same start policy, tasks and sampling seed)
     assert runs["grpo"]["before"] == runs["grpo+spear"]["before"]
