@@ -188,6 +188,11 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.bar(range(len(presets)), [100 * m for m, _ in stats], yerr=[100 * s for _, s in stats], color=colors,
                capsize=4)
         ax.set_xticks(range(len(presets)), presets, rotation=30, ha="right")
+        top = max(100 * (m + e) for m, e in stats)
+        ax.set_ylim(0, max(5.0, 1.2 * top))
+        for x, (m, e) in enumerate(stats):
+            ax.annotate(f"{100 * m:.1f}", (x, 100 * (m + e)), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 2), textcoords="offset points")
         ax.set_title(env)
         ax.set_ylabel("success after training (%)")
     fig.tight_layout()
