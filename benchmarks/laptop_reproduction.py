@@ -1,76 +1,261 @@
-"""Laptop reproduction of the paper's claim: adding SPEAR to GRPO and to Dr.BoT improves the agent.
+"""Laptop reproduction of the paper's claim: adding SPEAR to a base algorithm improves the agent.
 
-For each preset pair (``grpo`` vs ``grpo+spear``, ``drbot`` vs ``drbot+spear``) every seed trains the same
-shipped tiny policy on ALFWorld with the same budget (the laptop defaults of ``spear-bench run``, or the
-flags below), evaluating on the same held-out games before and after. The "before" evaluation of a
-seed is the same for every preset (same policy, tasks and sampling seed): it is played once and reused.
-Prints, per preset, success before and after as mean ± standard error over seeds, and the gain with its
-SE over seeds.
+Pairs (base vs base+SPEAR): ``grpo`` and ``drbot`` on every env, ``gigpo`` on ALFWorld and WebShop
+(GiGPO presets are refused for math). Every run trains the env's shipped tiny policy with the laptop
+defaults of ``spear-bench run`` except for ``--steps`` and ``--eval-episodes``; it evaluates at step 0
+and at the end only.
 
-Usage (full budget: 4 presets x 3 seeds x the ~20-minute laptop run, several hours on 2 cores)::
+Paired design: a seed's base and +SPEAR runs share the seed's start (same policy, same run seed) and the
+same held-out evaluation tasks, so each seed gives one difference ``d_s = after(+SPEAR) - after(base)``;
+the report gives ``mean(d_s) ± SE`` over seeds (``SE = std(d_s) / sqrt(#seeds)``) per env and pair. A
+seed's "before" evaluation is the same for every preset: it is played once per process and reused.
 
-    python benchmarks/laptop_reproduction.py
-    python benchmarks/laptop_reproduction.py --steps 4 --eval-episodes 30 --seeds 0 1 2   # reduced
-    python benchmarks/laptop_reproduction.py --presets grpo grpo+spear --config my.yaml --out /tmp/repro
+Budget (defaults): seeds 0-4, 200 held-out tasks per evaluation, 100 training steps. ALFWorld's laptop
+held-out split has 140 generated games, so for more episodes the benchmark generates that many
+``eval_in_distribution`` small-scene games (the first 140 are the usual ones; ``spear-bench run``'s
+defaults are unchanged). Why 100 steps: the laptop SPEAR buffer holds 32 samples; a 12-step ALFWorld
+``drbot+spear`` run (seed 0) drained it at steps 6 and 12, one drain per ~6 steps, so 100 steps give
+~15 drains per run, nearly all past the 10-step replay warm-up: the replay effect has many updates to
+show (WebShop and math fill it at their own rates; the report prints the measured drains). Cost: that
+run took ~19 s per ALFWorld step on a loaded 2-core machine, so ALFWorld's 30 runs are ~16 h of
+training alone, plus evaluations and the WebShop and math runs: 16 presets x 5 seeds = 80 runs, a
+job of a day or more, hence the stop-and-continue design.
 
-Run folders go to ``--out`` (one per preset and seed; see ``spear-bench run``). Numbers depend on the
-budget: a reduced run shows the plumbing, not the paper's effect size.
+Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run folder without one is
+resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
+and an ETA (mean wall time of the finished runs, kept ones included, x runs left).
+
+Usage::
+
+    python benchmarks/laptop_reproduction.py                       # full budget, hours
+    python benchmarks/laptop_reproduction.py --envs alfworld --pairs grpo --seeds 0 1 --steps 20
+    # smoke on a real env (minutes): 1 seed, 1 step, 10 tasks, results to a scratch folder
+    python benchmarks/laptop_reproduction.py --envs alfworld --pairs grpo --seeds 0 --steps 1 \\
+        --eval-episodes 10 --out /tmp/repro --results-dir /tmp/repro
+
+Outputs: ``<results-dir>/laptop_reproduction.json`` (every run's before/after, paired gain, config
+essentials, replay statistics, wall time; the per-pair differences) and ``laptop_reproduction.png``
+(success after training per preset and env, error bars = SE over seeds). Replay statistics per run,
+from ``metrics.jsonl``: ``drains`` (steps with a replay batch), ``replayed_samples`` (sum of
+``replay_batch``), ``mixed_group_rate`` (mean of ``mixed_groups``: groups with a win and a loss).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
+import sys
 import time
+from pathlib import Path
 
 from spear_train.training.evaluation import mean_se
-from spear_train.training.loop import run_seeds
+from spear_train.training.loop import run_folder, run_seeds
 from spear_train.training.run_config import resolve_run_config
 
-PRESETS = ("grpo", "grpo+spear", "drbot", "drbot+spear")
+ENVS = ("alfworld", "webshop", "math")
+PAIRS = {"alfworld": ("grpo", "drbot", "gigpo"), "webshop": ("grpo", "drbot", "gigpo"), "math": ("grpo", "drbot")}
+ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.training.run_config.ENV_SPLITS)
+RESULT_NAME = "laptop_reproduction"
+#: Run-config keys that select each env (tests point an entry at a toy env; --config cannot, flags win).
+ENV_FLAGS: dict[str, dict] = {env: {"env": env} for env in ENVS}
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", nargs="+", default=list(PRESETS), metavar="PRESET")
-    p.add_argument("--env", default="alfworld")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="S")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the laptop default)")
-    p.add_argument("--eval-episodes", type=int, default=None, metavar="N",
-                   help="held-out episodes per evaluation (default: the laptop default, 100)")
-    p.add_argument("--model", default=None, help="start policy (default: the env's shipped tiny policy)")
+    p.add_argument("--envs", nargs="+", default=list(ENVS), choices=ENVS, metavar="ENV",
+                   help=f"envs to run (default: all of {', '.join(ENVS)})")
+    p.add_argument("--pairs", nargs="+", default=["grpo", "drbot", "gigpo"], choices=("grpo", "drbot", "gigpo"),
+                   metavar="BASE", help="base presets, each run against BASE+spear (gigpo skipped on math)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="S",
+                   help="run seeds; each gives one paired difference (default 0 1 2 3 4)")
+    p.add_argument("--steps", type=int, default=100, help="training steps per run (default 100, see above)")
+    p.add_argument("--eval-episodes", type=int, default=200, metavar="N", help="held-out tasks per evaluation (default 200)")
+    p.add_argument("--model", default=None, help="start policy (default: each env's shipped tiny policy)")
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="extra run config keys for every run")
     p.add_argument("--out", default="runs/laptop-reproduction", help="parent folder of the run folders")
-    return p.parse_args()
+    p.add_argument("--results-dir", default="benchmarks/results", help="where the JSON and PNG go")
+    args = p.parse_args(argv)
+    for name in ("steps", "eval_episodes"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return args
 
 
-def fmt(values: list[float]) -> str:
-    mean, se = mean_se(values)
-    return f"{100 * mean:5.1f} ± {100 * se:4.1f}"
+def plan(envs: list[str], bases: list[str]) -> list[tuple[str, str]]:
+    """(env, preset) for every run, base before +spear, in env order."""
+    return [(env, preset) for env in envs for base in PAIRS[env] if base in bases
+            for preset in (base, f"{base}+spear")]
 
 
-def main() -> None:
-    args = parse_args()
-    rows = []
-    initial_evals: dict = {}  # every preset starts from the same policy: its "before" is played once per seed
-    start = time.perf_counter()
-    for preset in args.presets:
-        flags = dict(algo=preset, env=args.env, seeds=args.seeds, steps=args.steps,
-                     eval_episodes=args.eval_episodes, eval_every=args.steps, model=args.model,
-                     out=args.out, log_mode="quiet")
-        cfg = resolve_run_config(flags, args.config)
-        t0 = time.perf_counter()
-        summaries = run_seeds(cfg, initial_evals=initial_evals)
-        rows.append((preset, cfg, summaries, time.perf_counter() - t0))
-    print()
-    print(f"ALFWorld laptop reproduction: {rows[0][1].steps} steps, {rows[0][1].eval_episodes} held-out "
-          f"episodes per evaluation, seeds {args.seeds}; success in % (mean ± SE over seeds)")
-    print("| preset | before | after | gain | wall time per seed (s) |")
-    print("|---|---|---|---|---|")
-    for preset, cfg, summaries, wall in rows:
-        print(f"| {preset} | {fmt([s['before'] for s in summaries])} | {fmt([s['after'] for s in summaries])} "
-              f"| {fmt([s['after'] - s['before'] for s in summaries])} | {wall / len(summaries):.0f} |")
-    print(f"total wall time {time.perf_counter() - start:.0f} s")
+def run_config(args: argparse.Namespace, env: str, preset: str, seed: int):
+    """The resolved RunConfig of one run (ALFWorld: a held-out split of >= ``eval_episodes`` games)."""
+    flags = dict(algo=preset, **ENV_FLAGS[env], seeds=[seed], steps=args.steps, eval_episodes=args.eval_episodes,
+                 eval_every=args.steps, model=args.model, out=args.out, log_mode="quiet")
+    sets = {}
+    if env == "alfworld" and args.eval_episodes > ALFWORLD_HELDOUT_GAMES:
+        sets = {"eval_env_kwargs": {"num_games": args.eval_episodes}}
+    return resolve_run_config(flags, args.config, sets=sets, sets_source="laptop_reproduction")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def replay_stats(rows: list[dict]) -> dict:
+    """Replay statistics of a run from its metrics.jsonl rows (training rows only)."""
+    train = [r for r in rows if r.get("kind") == "train" and not r.get("skipped")]
+    mixed = [r["mixed_groups"] for r in train if "mixed_groups" in r]
+    return {"train_steps": len(train), "drains": sum(r.get("replay_batch", 0) > 0 for r in train),
+            "replayed_samples": int(sum(r.get("replay_batch", 0) for r in train)),
+            "mixed_group_rate": sum(mixed) / len(mixed) if mixed else None}
+
+
+def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
+    """One run's entry of the results JSON."""
+    from spear_train.training.environment import model_name
+
+    keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
+    essentials = {"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}
+    keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
+    return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep}, "config": essentials,
+            "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
+
+
+def check_same_config(folder: Path, cfg) -> None:
+    """Exit with a clear error when ``folder`` holds a run started with other settings (e.g. another
+    ``--steps``): keeping or resuming it would mix budgets. Nothing in the folder is touched."""
+    from spear_train.training.algo_adapter import algorithm_config
+    from spear_train.training.resume_guard import ConfigChangedError, check_resumed_config
+
+    try:
+        check_resumed_config(folder / "config.yaml", cfg, dataclasses.asdict(algorithm_config(cfg)), False)
+    except ConfigChangedError as exc:
+        sys.exit(f"laptop_reproduction: {exc}\nUse another --out for a different budget, or the settings that "
+                 f"folder was made with.")
+
+
+def finished_summary(folder: Path) -> dict | None:
+    """The summary of a finished run read back from its folder (None when it has no result.json)."""
+    from spear_train.training.evaluation import paired_gain
+    if not (folder / "result.json").exists():
+        return None
+    evals = [r for r in read_jsonl(folder / "metrics.jsonl") if r.get("kind") == "eval"]
+    before, after = evals[0], evals[-1]
+    gain, gain_se, _ = paired_gain(*(read_jsonl(folder / "eval" / f"step_{r['step']:06d}.jsonl") for r in (before, after)))
+    result = json.loads((folder / "result.json").read_text())
+    return {"run_dir": str(folder), "before": before["success"], "before_se": before["success_se"],
+            "after": after["success"], "after_se": after["success_se"], "gain": gain, "gain_se": gain_se,
+            "wall_time_s": result.get("wall_time_s", result.get("compute", {}).get("wall_time_s"))}
+
+
+def pair_differences(runs: list[dict]) -> list[dict]:
+    """Per env and pair: SPEAR minus base success after training, mean ± SE over the seeds run by both."""
+    out = []
+    for env in dict.fromkeys(r["env"] for r in runs):
+        for base in dict.fromkeys(r["preset"] for r in runs if r["env"] == env and "+" not in r["preset"]):
+            by = {p: {r["seed"]: r for r in runs if r["env"] == env and r["preset"] == p}
+                  for p in (base, f"{base}+spear")}
+            seeds = sorted(set(by[base]) & set(by[f"{base}+spear"]))
+            if not seeds:
+                continue
+            diffs = [by[f"{base}+spear"][s]["after"] - by[base][s]["after"] for s in seeds]
+            mean, se = mean_se(diffs)
+            out.append({"env": env, "pair": f"{base} vs {base}+spear", "seeds": seeds, "spear_minus_base": mean,
+                        "se": se, "per_seed": diffs,
+                        "replay": {p: _mean_replay([by[p][s]["replay"] for s in seeds]) for p in by}})
+    return out
+
+
+def _mean_replay(stats: list[dict]) -> dict:
+    keys = ("drains", "replayed_samples", "mixed_group_rate")
+    means = {k: mean_se([s[k] for s in stats if s[k] is not None])[0] for k in keys}
+    return {k: None if v != v else v for k, v in means.items()}  # None, not NaN: the JSON stays standard
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Bar chart: success after training (%) per preset, grouped by env; error bars = SE over seeds."""
+    from spear_train.training.plots import pyplot
+    plt = pyplot()
+    envs = list(dict.fromkeys(r["env"] for r in runs))
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.5 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        presets = list(dict.fromkeys(r["preset"] for r in runs if r["env"] == env))
+        stats = [mean_se([r["after"] for r in runs if r["env"] == env and r["preset"] == p]) for p in presets]
+        colors = ["tab:orange" if "+spear" in p else "tab:blue" for p in presets]
+        ax.bar(range(len(presets)), [100 * m for m, _ in stats], yerr=[100 * s for _, s in stats], color=colors,
+               capsize=4)
+        ax.set_xticks(range(len(presets)), presets, rotation=30, ha="right")
+        top = max(100 * (m + e) for m, e in stats)
+        ax.set_ylim(0, max(5.0, 1.2 * top))
+        for x, (m, e) in enumerate(stats):
+            ax.annotate(f"{100 * m:.1f}", (x, 100 * (m + e)), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 2), textcoords="offset points")
+        ax.set_title(env)
+        ax.set_ylabel("success after training (%)")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_json(doc: dict, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    jobs = [(env, preset, seed) for seed in args.seeds for env, preset in plan(args.envs, args.pairs)]
+    if not jobs:
+        sys.exit("nothing to run: no pair of --pairs applies to --envs (gigpo is not run on math)")
+    initial_evals: dict = {}  # (seed, eval settings) -> the step-0 evaluation, played once per process
+    runs, durations, start = [], [], time.perf_counter()
+    for i, (env, preset, seed) in enumerate(jobs):
+        cfg = run_config(args, env, preset, seed)
+        folder = run_folder(cfg, seed)
+        check_same_config(folder, cfg)
+        summary = finished_summary(folder)
+        if summary is not None:
+            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: finished earlier, kept ({folder})", flush=True)
+            if summary["wall_time_s"]:
+                durations.append(float(summary["wall_time_s"]))
+        else:
+            left = len(jobs) - i
+            eta = f"ETA {sum(durations) / len(durations) * left / 60:.0f} min" if durations else "ETA after the first run"
+            resume = folder.exists() and any(folder.iterdir())
+            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: {'resuming' if resume else 'starting'}; "
+                  f"{left} runs left, {eta}", flush=True)
+            t0 = time.perf_counter()
+            summary = run_seeds(cfg, resume=resume, initial_evals=initial_evals)[0]
+            durations.append(time.perf_counter() - t0)
+        runs.append(run_record(cfg, env, preset, seed, summary))
+    pairs = pair_differences(runs)
+    results = Path(args.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    doc = {"settings": {"envs": args.envs, "pairs": args.pairs, "seeds": args.seeds, "steps": args.steps,
+                        "eval_episodes": args.eval_episodes, "model": args.model, "config": args.config},
+           "pairs": pairs, "runs": runs}
+    write_json(doc, results / f"{RESULT_NAME}.json")
+    plot(runs, results / f"{RESULT_NAME}.png")
+    print(f"\nLaptop reproduction: {args.steps} steps, {args.eval_episodes} held-out tasks per evaluation, "
+          f"seeds {args.seeds}; SPEAR minus base success after training (mean ± SE over seeds, paired by seed)")
+    print("| env | pair | SPEAR - base (pp) | drains base / +spear | replayed samples | mixed groups base / +spear |")
+    print("|---|---|---|---|---|---|")
+    for p in pairs:
+        base, spear = p["replay"].values()
+        print(f"| {p['env']} | {p['pair']} | {100 * p['spear_minus_base']:+.1f} ± {100 * p['se']:.1f} "
+              f"| {base['drains'] or 0:.1f} / {spear['drains'] or 0:.1f} | {spear['replayed_samples'] or 0:.0f} "
+              f"| {_pct(base['mixed_group_rate'])} / {_pct(spear['mixed_group_rate'])} |")
+    print(f"wall time {time.perf_counter() - start:.0f} s -> {results / RESULT_NAME}.json, .png")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from spear_train.algorithms.sample_filters import (
     repetitive_flags,
 )
 from spear_train.algorithms.schedules import agent_tool_bonus, math_reward, replay_loss_weight, tool_bonus_decay
-from spear_train.rollout.samples import Rollout, Sample
+from spear_train.rollout.samples import Episode, Rollout, Sample
 from spear_train.algorithms.config import AlgorithmConfig
 from spear_train.training.algo_adapter import algorithm_config, loss_settings
 from spear_train.training.checkpoint import (POLICY_DIR, load_latest_checkpoint, load_policy_weights, rng_state,
@@ -206,6 +206,7 @@ class Trainer:
             "success": _mean([float(e.won) for e in episodes]),
             "episode_length": _mean([e.length for e in episodes]),
             "invalid_frac": _mean([1.0 - s.action_valid for s in samples]),
+            "mixed_groups": mixed_group_rate(episodes),
             "failed_episodes": len(rollout.failed_episodes),
             "samples": len(samples), "long_prompts": long_prompts,
         }
@@ -405,6 +406,15 @@ class Trainer:
             self.evaluate(self.step)
         self.rollouts.close()
         return {"wall_time_s": time.perf_counter() - start}
+
+
+def mixed_group_rate(episodes: list[Episode]) -> float:
+    """Share of the step's groups holding both a won and a lost episode (the groups whose advantages are
+    not all zero under a success reward): ``#{g : 0 < wins_g < n_g} / #groups``; 0 with no episodes."""
+    groups: dict[str, list[bool]] = {}
+    for e in episodes:
+        groups.setdefault(e.group_id, []).append(bool(e.won))
+    return sum(any(w) and not all(w) for w in groups.values()) / max(len(groups), 1)
 
 
 def _mean(xs) -> float:

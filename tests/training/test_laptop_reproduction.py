@@ -1,0 +1,139 @@
+"""benchmarks/laptop_reproduction.py end to end on a tiny budget: one seed, one pair, the results JSON
+(both runs, the paired difference, replay statistics), the figure, and a second invocation that skips
+the finished runs. The fast test trains on the letter-"a" toy env (tests/training/toy_train.py) with the
+tiny test policy; the slow one runs the script unchanged on the real ALFWorld env."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.training.toy_train import COIN_ID
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "laptop_reproduction.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("laptop_reproduction", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _toy_config(tmp_path, policy_dir) -> Path:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(dict(
+        model=str(policy_dir), env_imports=["tests.rollout.toy", "tests.training.toy_train"], groups_per_step=2,
+        group_size=4, max_turns=2, max_response_tokens=8, eval_batch=4, mini_batch_size=8, micro_batch_size=4,
+        device="cpu", checkpoint_every=2, algorithm=dict(replay_buffer_size=1, replay_warmup_steps=2,
+                                                           tool_bonus_steps=2))))
+    return config
+
+
+def test_tiny_reproduction_writes_paired_results_and_skips_finished_runs(tiny_policy_dir, tmp_path, monkeypatch,
+                                                                         capsys):
+    repro = _load_script()
+    monkeypatch.setitem(repro.ENV_FLAGS, "alfworld", {"env": COIN_ID, "task_family": "alfworld"})
+    argv = ["--envs", "alfworld", "--pairs", "grpo", "--seeds", "0", "--steps", "2", "--eval-episodes", "4",
+            "--config", str(_toy_config(tmp_path, tiny_policy_dir)), "--out", str(tmp_path / "runs"),
+            "--results-dir", str(tmp_path / "results")]
+    repro.main(argv)
+    out = capsys.readouterr().out
+    assert "[1/2] grpo on alfworld, seed 0: starting; 2 runs left" in out
+    assert "[2/2] grpo+spear on alfworld, seed 0: starting; 1 runs left, ETA" in out
+    doc = json.loads((tmp_path / "results" / "laptop_reproduction.json").read_text())
+    runs = {r["preset"]: r for r in doc["runs"]}
+    assert set(runs) == {"grpo", "grpo+spear"} and all(r["seed"] == 0 and r["env"] == "alfworld" for r in runs.values())
+    for r in runs.values():
+        assert 0.0 <= r["before"] <= 1.0 and 0.0 <= r["after"] <= 1.0 and r["wall_time_s"] > 0
+        assert r["config"]["steps"] == 2 and r["config"]["eval_episodes"] == 4 and r["config"]["model"]
+        assert r["replay"]["train_steps"] == 2 and 0.0 <= r["replay"]["mixed_group_rate"] <= 1.0
+    # the pair shares its "before" evaluation (same start policy, tasks and sampling seed)
+    assert runs["grpo"]["before"] == runs["grpo+spear"]["before"]
+    # without SPEAR nothing is replayed; a buffer of one sample fills at step 1 and drains at step 2
+    assert runs["grpo"]["replay"]["drains"] == 0 and runs["grpo"]["replay"]["replayed_samples"] == 0
+    assert runs["grpo+spear"]["replay"]["drains"] == 1 and runs["grpo+spear"]["replay"]["replayed_samples"] >= 1
+    (pair,) = doc["pairs"]
+    assert pair["env"] == "alfworld" and pair["pair"] == "grpo vs grpo+spear" and pair["seeds"] == [0]
+    assert pair["spear_minus_base"] == pytest.approx(runs["grpo+spear"]["after"] - runs["grpo"]["after"])
+    assert pair["se"] == 0.0 and pair["replay"]["grpo+spear"]["drains"] == 1
+    png = tmp_path / "results" / "laptop_reproduction.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # a second invocation keeps both finished runs: no training, same numbers
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(repro, "run_seeds", refuse)
+    repro.main(argv)
+    out = capsys.readouterr().out
+    assert out.count("finished earlier, kept") == 2
+    again = json.loads((tmp_path / "results" / "laptop_reproduction.json").read_text())
+    assert [(r["preset"], r["before"], r["after"], r["gain"]) for r in again["runs"]] == \
+           [(r["preset"], r["before"], r["after"], r["gain"]) for r in doc["runs"]]
+
+
+def test_interrupted_run_is_resumed(tiny_policy_dir, tmp_path, monkeypatch):
+    """A run folder without result.json is continued with resume=True, not started afresh."""
+    repro = _load_script()
+    monkeypatch.setitem(repro.ENV_FLAGS, "alfworld", {"env": COIN_ID, "task_family": "alfworld"})
+    argv = ["--envs", "alfworld", "--pairs", "grpo", "--seeds", "0", "--steps", "2", "--eval-episodes", "2",
+            "--config", str(_toy_config(tmp_path, tiny_policy_dir)), "--out", str(tmp_path / "runs"),
+            "--results-dir", str(tmp_path / "results")]
+    repro.main(argv)
+    (folder,) = (tmp_path / "runs").glob("grpo+spear-*-seed0")
+    (folder / "result.json").unlink()  # as if killed after its last checkpoint
+    calls = []
+    real = repro.run_seeds
+    monkeypatch.setattr(repro, "run_seeds", lambda cfg, **kw: calls.append((cfg.algo, kw["resume"])) or real(cfg, **kw))
+    repro.main(argv)
+    assert calls == [("grpo+spear", True)] and (folder / "result.json").is_file()
+    # another budget into the same folders is refused, naming what differs; the runs are left as they are
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SystemExit, match="steps: 2 -> 3"):
+        repro.main([*argv[:argv.index("--steps") + 1], "3", *argv[argv.index("--steps") + 2:]])
+    assert sorted(p.name for p in folder.iterdir()) == before and (folder / "result.json").is_file()
+
+
+def test_gigpo_is_not_planned_for_math_and_bad_budgets_are_refused():
+    repro = _load_script()
+    assert repro.plan(["math", "webshop"], ["grpo", "gigpo"]) == [
+        ("math", "grpo"), ("math", "grpo+spear"), ("webshop", "grpo"), ("webshop", "grpo+spear"),
+        ("webshop", "gigpo"), ("webshop", "gigpo+spear")]
+    with pytest.raises(SystemExit):
+        repro.main(["--envs", "math", "--pairs", "gigpo"])
+    with pytest.raises(SystemExit):
+        repro.parse_args(["--steps", "0"])
+
+
+@pytest.mark.slow
+def test_real_alfworld_smoke(tmp_path):
+    """The script as a user runs it, on the real ALFWorld env and shipped policy (about 1.5 min)."""
+    cmd = [sys.executable, str(SCRIPT), "--envs", "alfworld", "--pairs", "grpo", "--seeds", "0", "--steps", "1",
+           "--eval-episodes", "4", "--out", str(tmp_path / "runs"), "--results-dir", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    subprocess.run(cmd, check=True, cwd=REPO, env=env, timeout=900, capture_output=True)
+    doc = json.loads((tmp_path / "laptop_reproduction.json").read_text())
+    assert {r["preset"] for r in doc["runs"]} == {"grpo", "grpo+spear"} and len(doc["pairs"]) == 1
+    assert (tmp_path / "laptop_reproduction.png").is_file()
+
+
+def test_mixed_group_rate_counts_groups_with_a_win_and_a_loss():
+    from spear_train.rollout.samples import Episode
+    from spear_train.training.loop import mixed_group_rate
+
+    def ep(group, won):
+        return Episode(group_id=group, traj_id=f"{group}-{won}", env_id="e", seed=0, won=won)
+
+    episodes = [ep("a", True), ep("a", False), ep("b", True), ep("b", True), ep("c", False), ep("d", False),
+                ep("d", True), ep("d", False)]
+    assert mixed_group_rate(episodes) == 0.5  # a and d are mixed, b all won, c all lost
+    assert mixed_group_rate([]) == 0.0
