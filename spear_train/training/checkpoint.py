@@ -22,7 +22,6 @@ run code on load. So the state holds only tensors and plain Python values (RNG s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -35,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from spear_train.models.checksum import sha256_file
 
 MANIFEST = "manifest.json"
 STATE_FILE = "trainer_state.pt"
@@ -90,14 +91,6 @@ def _legacy_safe_globals() -> list:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*")):
         if path.is_file():
@@ -131,7 +124,7 @@ def save_checkpoint(ckpt_root: str | Path, step: int, state: dict[str, Any],
         if save_policy is not None:
             save_policy(tmp / POLICY_DIR)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        manifest = {"step": step, "files": {str(p.relative_to(tmp)): _sha256(p) for p in files}}
+        manifest = {"step": step, "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _fsync_tree(tmp)
     except Exception as exc:  # OSError, or a writer's own type (safetensors raises SafetensorError)
@@ -205,7 +198,7 @@ def verify_checkpoint(path: str | Path) -> int:
         file = path / name
         if not file.is_file():
             raise CorruptCheckpoint(f"{path}: {name} is missing")
-        if _sha256(file) != digest:
+        if sha256_file(file) != digest:
             raise CorruptCheckpoint(f"{path}: {name} does not match its hash (truncated or modified)")
     return step
 
