@@ -77,6 +77,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
         n = ("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
     np.random.set_state(n)
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _legacy_safe_globals() -> list:
@@ -87,8 +89,6 @@ def _legacy_safe_globals() -> list:
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct
     return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _fsync_tree(root: Path) -> None:

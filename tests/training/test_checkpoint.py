@@ -101,3 +101,13 @@ def test_policy_weights_reload_exactly_and_tied_keys_are_accepted(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorruptCheckpoint, match="no safetensors"):
         load_policy_weights(other, tmp_path / "empty")
+
+
+def test_cuda_rng_states_are_restored_when_cuda_is_present(monkeypatch):
+    state = rng_state()
+    state["cuda"] = [torch.ByteTensor([1, 2, 3])]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.append(states))
+    set_rng_state(state)
+    assert restored == [state["cuda"]]
