@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from spear_train.policy.constrained import TokenTrie
-from spear_train.policy.generation import Generation, GenerationBatch, HFGenerator, SamplingConfig, stop_token_ids
+from spear_train.policy.generation import Generation, GenerationBatch, HFGenerator, ModelGenerator, SamplingConfig
 
 BACKENDS = ("auto", "fast", "hf")
 
@@ -87,7 +87,7 @@ class _TrieCursor:
         self.node = self.node.get(token) if self.node is not None else None
 
 
-class FastGenerator:
+class FastGenerator(ModelGenerator):
     """Static-KV-cache batched decoding for Qwen2 and Llama models (see the module docstring).
 
     Args:
@@ -100,14 +100,7 @@ class FastGenerator:
     def __init__(self, model, tokenizer, stop_ids: Sequence[int] | None = None):
         if not supports(model):
             raise ValueError(f"FastGenerator supports plain Qwen2 and Llama causal LMs, not {type(model).__name__}")
-        self.model = model
-        self.tokenizer = tokenizer
-        self.stop_ids = list(stop_ids) if stop_ids is not None else stop_token_ids(tokenizer)
-        pad = tokenizer.pad_token_id
-        self.pad_id = int(pad) if pad is not None else self.stop_ids[0]
-
-    def update_weights(self, model: torch.nn.Module) -> None:
-        self.model = model
+        super().__init__(model, tokenizer, stop_ids)
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,

@@ -106,15 +106,10 @@ def stop_token_ids(tokenizer) -> list[int]:
     return ids
 
 
-class HFGenerator:
-    """``transformers`` ``generate``: batched, KV cache, left padding, exact sampling settings.
-
-    Args:
-        model: a causal LM (the trainer's model; generation runs under ``torch.no_grad`` in eval mode
-            and restores the previous train/eval mode).
-        tokenizer: its tokenizer (pad and stop ids are read from it).
-        stop_ids: ids that end a response (default :func:`stop_token_ids`).
-    """
+class ModelGenerator:
+    """What every in-process generator of a local model holds: the model, its tokenizer, the stop ids and
+    the pad id (the tokenizer's, else the first stop id). The model is used live, so weight updates of the
+    trainer are seen at once."""
 
     def __init__(self, model, tokenizer, stop_ids: Sequence[int] | None = None):
         self.model = model
@@ -125,6 +120,17 @@ class HFGenerator:
 
     def update_weights(self, model: torch.nn.Module) -> None:
         self.model = model
+
+
+class HFGenerator(ModelGenerator):
+    """``transformers`` ``generate``: batched, KV cache, left padding, exact sampling settings.
+
+    Args:
+        model: a causal LM (the trainer's model; generation runs under ``torch.no_grad`` in eval mode
+            and restores the previous train/eval mode).
+        tokenizer: its tokenizer (pad and stop ids are read from it).
+        stop_ids: ids that end a response (default :func:`stop_token_ids`).
+    """
 
     def _generation_config(self, sampling: SamplingConfig):
         from transformers import GenerationConfig
