@@ -25,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=None,
                    help="training time budget (the learning rate anneals within it); default: the recipe's epochs")
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: runs/sft-<env>); writes checkpoints/step-N/ (no zero padding, "
-                   "unlike run's step_NNNNNN), model/ and model/eval.json")
+                   help="output folder (default: runs/sft-<env>); writes checkpoints/step_NNNNNN/ (as "
+                   "run does), model/ and model/eval.json")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint (checkpoints/step-N)")
+                   help="continue the run in --out from its last checkpoint (checkpoints/LATEST)")
     p.add_argument("--train-tasks", type=int, default=None,
                    help="override the recipe's number of training tasks (default: the recipe's)")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (default: the recipe's)")

@@ -10,7 +10,7 @@ Output folder ``out``::
     data_summary.json       expert episodes played / won / degenerate, examples kept / dropped
     metrics.jsonl           one line per logged step: step, epoch, loss, lr, tokens, elapsed_s
     loss.png                the loss curve
-    checkpoints/step-N/     model + tokenizer + trainer_state.pt; ``checkpoints/LATEST`` names the last
+    checkpoints/step_NNNNNN/ model + tokenizer + trainer_state.pt; ``checkpoints/LATEST`` names the last
                             complete one (written after the folder, by an atomic rename)
     model/                  the final policy: weights, tokenizer, recipe.json, eval.json, checksum.sha256
 
@@ -39,6 +39,7 @@ from spear_train.policy.loading import Policy, load_policy
 from spear_train.sft.data import TokenizedExample, expert_examples, tokenize_examples, tokenizer_corpus
 from spear_train.sft.evaluate import EvalConfig, evaluate_policy
 from spear_train.sft.recipe import SFTRecipe
+from spear_train.training.checkpoint import CheckpointWriteError, checkpoint_name, write_failure_message
 
 
 @dataclass
@@ -131,22 +132,28 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def save_checkpoint(out: Path, policy: Policy, optimizer, state: dict) -> Path:
-    """Write ``checkpoints/step-N`` completely, then point ``LATEST`` at it (atomic rename) and drop
-    older checkpoints. An interruption at any point leaves the previous complete checkpoint usable."""
+    """Write ``checkpoints/step_NNNNNN`` (the run checkpoints' naming) completely, then point ``LATEST`` at
+    it (atomic rename) and drop older checkpoints. An interruption at any point leaves the previous
+    complete checkpoint usable; a write that fails (a full disk) removes its partial folder and raises
+    :class:`CheckpointWriteError` naming the folder, its disk and the space left."""
     root = out / "checkpoints"
-    name = f"step-{state['step']}"
+    name = checkpoint_name(state["step"])
     final = root / name
     tmp = root / f".{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model_folder(policy, tmp)
-    torch.save({"optimizer": optimizer.state_dict(), **state}, tmp / "trainer_state.pt")
+    try:
+        tmp.mkdir(parents=True)
+        save_model_folder(policy, tmp)
+        torch.save({"optimizer": optimizer.state_dict(), **state}, tmp / "trainer_state.pt")
+    except Exception as exc:  # OSError, or a writer's own type (safetensors raises SafetensorError)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(write_failure_message(root, state["step"], exc)) from exc
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     pointer_tmp = root / "LATEST.tmp"
     pointer_tmp.write_text(name + "\n")
     pointer_tmp.replace(root / "LATEST")
-    for old in root.glob("step-*"):
+    for old in [*root.glob("step-*"), *root.glob("step_*")]:  # step-N: folders of older versions
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
     return final

@@ -139,3 +139,26 @@ def test_cli_rejects_unknown_env_and_bad_budget(capsys):
     assert "no SFT recipe" in capsys.readouterr().err
     assert main(["sft", "--env", "alfworld", "--minutes", "0"]) == 2
     assert "--minutes must be positive" in capsys.readouterr().err
+
+
+def test_a_checkpoint_write_that_fails_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    from spear_train.sft import trainer
+    from spear_train.training.checkpoint import CheckpointWriteError
+
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(net.parameters())
+    monkeypatch.setattr(trainer, "save_model_folder", lambda policy, folder: (folder / "model.bin").write_text("w"))
+    first = trainer.save_checkpoint(tmp_path, None, opt, {"step": 3})
+    assert first.name == "step_000003" and trainer.latest_checkpoint(tmp_path) == first
+
+    def full_disk(policy, folder):
+        (folder / "model.bin").write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(trainer, "save_model_folder", full_disk)
+    with pytest.raises(CheckpointWriteError, match="step_000004|4"):
+        trainer.save_checkpoint(tmp_path, None, opt, {"step": 4})
+    assert trainer.latest_checkpoint(tmp_path) == first and (first / "model.bin").read_text() == "w"
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["LATEST", "step_000003"]

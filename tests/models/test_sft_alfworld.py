@@ -36,7 +36,7 @@ def test_alfworld_sft_loss_falls_and_the_model_reloads_with_identical_ids(alfwor
     assert summary["episodes"] == TRAIN_TASKS and summary["won"] >= 1 and summary["kept"] == summary["examples"]
 
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = int((out / "checkpoints" / "LATEST").read_text().strip().removeprefix("step-"))
+    steps = int((out / "checkpoints" / "LATEST").read_text().strip().removeprefix("step_"))
     assert rows and rows[0]["step"] == 1 and steps >= 2
 
     from spear_train.models.builtin import verify_checksum

@@ -132,7 +132,7 @@ def test_smollm2_sft_saves_a_model_folder_and_resumes_from_its_checkpoint(tmp_pa
 
     again = subprocess.run(_cli(*args, "--resume"), capture_output=True, text=True, env=_env(), timeout=900)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert f"resuming from {out / 'checkpoints' / ('step-' + str(summary['steps']))}" in again.stdout
+    assert f"resuming from {out / 'checkpoints' / ('step_%06d' % summary['steps'])}" in again.stdout
     policy = load_policy(out / "model", device="cpu")
     assert type(policy.model).__name__ == "LlamaForCausalLM" and len(policy.tokenizer) == 49152
     shutil.rmtree(out / "checkpoints")
