@@ -55,12 +55,14 @@ def silence_library_bars() -> None:
 
 def print_config_warnings() -> None:
     """Show each :class:`ConfigWarning` (a config that runs, but probably not as meant) as one line
-    ``spear-bench: warning: ...`` on stderr, every time; other warnings as Python shows them."""
+    ``spear-bench: warning: ...`` on stderr, every time, once per launch (torchrun ranks other than 0
+    stay silent: they resolve the same config); other warnings as Python shows them."""
     python_show = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, ConfigWarning):
-            print(f"spear-bench: warning: {message}", file=sys.stderr)
+            if os.environ.get("RANK", "0") == "0":
+                print(f"spear-bench: warning: {message}", file=sys.stderr)
         else:
             python_show(message, category, filename, lineno, file, line)
 

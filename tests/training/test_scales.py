@@ -88,7 +88,7 @@ def test_check_run_config_warns_and_still_returns_the_config(tmp_path):
         check_run_config(resolve_run_config({"env": "webshop", "algo": "grpo+spear", "out": str(tmp_path)}))
 
 
-def test_cli_prints_the_warning_on_stderr_and_runs(tmp_path, capsys):
+def test_cli_prints_the_warning_on_stderr_and_runs(tmp_path, capsys, monkeypatch):
     args = ["run", "--print-config", "--env", "alfworld", "--out", str(tmp_path),
             "--set", "algorithm.replay_warmup_steps=40"]
     assert main(args) == 0
@@ -96,6 +96,8 @@ def test_cli_prints_the_warning_on_stderr_and_runs(tmp_path, capsys):
     assert "spear-bench: warning: algorithm.replay_warmup_steps=40 is longer than the run (steps=20)" in captured.err
     assert "replay_warmup_steps: 40" in captured.out and "spear-bench: warning" not in captured.out
     assert main(args[:-2]) == 0 and "spear-bench: warning" not in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "1")  # a torchrun rank other than 0 resolves the same config: silent
+    assert main(args) == 0 and "spear-bench: warning" not in capsys.readouterr().err
 
 
 def test_bad_algorithm_override_is_one_config_error_naming_key_value_and_rule(tmp_path):
