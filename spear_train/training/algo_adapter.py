@@ -25,9 +25,9 @@ def algorithm_config(cfg: RunConfig) -> AlgorithmConfig:
         return algorithm_preset(cfg.algo, cfg.family,
                                 **{"loss_norm_length": cfg.max_response_tokens, **cfg.algorithm})
     except ConfigError as exc:
-        where = exc.key if exc.key in ("algo", "env") else "algorithm"  # the preset's name, else a field
-        key = where if where != "algorithm" else f"algorithm.{exc.key}"
-        raise ConfigError(f"{where}: {exc}", key, exc.value) from None
+        if exc.key in ("algo", "env"):  # the preset's name or task family
+            raise ConfigError(f"{exc.key}: {exc}", exc.key, exc.value) from None
+        raise ConfigError(f"algorithm: {exc}", f"algorithm.{exc.key}", exc.value) from None  # a field
 
 
 def loss_settings(algo: AlgorithmConfig, replay: bool = False) -> LossSettings:
