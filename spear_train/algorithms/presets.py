@@ -20,6 +20,7 @@ values: :mod:`spear_train.training.scales`, which a test keeps consistent with t
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from spear_train.algorithms.config import AlgorithmConfig
@@ -81,9 +82,11 @@ def algorithm_preset(name: str, env: str = "alfworld", **overrides: Any) -> Algo
         fields["norm_adv_by_std"] = True  # what the reference effectively ran
     if plus == "spear":
         fields.update(_SPEAR)
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(AlgorithmConfig)}
+    known = [f.name for f in dataclasses.fields(AlgorithmConfig)]
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
-        first = sorted(unknown)[0]
-        raise ConfigError.bad_value("AlgorithmConfig", first, overrides[first], "no such field")
+        close = difflib.get_close_matches(str(unknown[0]), known, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (spear-bench run --print-config lists them)"
+        raise ConfigError.bad_value("AlgorithmConfig", unknown[0], overrides[unknown[0]], "no such field" + hint)
     fields.update(overrides)
     return AlgorithmConfig(**fields)

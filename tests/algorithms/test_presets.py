@@ -81,7 +81,7 @@ def test_unknown_preset_env_or_field_is_named():
     with pytest.raises(ConfigError, match="unknown env 'chess'") as err:
         algorithm_preset("grpo", "chess")
     assert err.value.key == "env"
-    with pytest.raises(ConfigError, match="AlgorithmConfig.clip_high = 0.3: no such field") as err:
+    with pytest.raises(ConfigError, match=r"AlgorithmConfig.clip_high = 0.3: no such field \(did you mean clip_ratio_high") as err:
         algorithm_preset("grpo", clip_high=0.3)
     assert err.value.key == "clip_high"
 
