@@ -56,7 +56,7 @@ from spear_train.training.run_config import resolve_run_config
 
 ENVS = ("alfworld", "webshop", "math")
 PAIRS = {"alfworld": ("grpo", "drbot", "gigpo"), "webshop": ("grpo", "drbot", "gigpo"), "math": ("grpo", "drbot")}
-ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.training.run_config.ENV_SPLITS)
+ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.training.scales.ENV_SPLITS)
 RESULT_NAME = "laptop_reproduction"
 #: Run-config keys that select each env (tests point an entry at a toy env; --config cannot, flags win).
 ENV_FLAGS: dict[str, dict] = {env: {"env": env} for env in ENVS}

@@ -8,7 +8,7 @@ math), ``L`` padded response width, group/trajectory/anchor ids as ``LongTensor[
 
 from spear_train.algorithms.baseline import BaselineHistory, decay_recalibrate, p50_recalibrate, recalibration_keep_mask
 from spear_train.algorithms.clip_cov import clip_cov_loss, kl_cov_loss, random_subset_mask, token_covariance
-from spear_train.algorithms.config import AlgorithmConfig, ConfigError, EnvSettings
+from spear_train.algorithms.config import AlgorithmConfig
 from spear_train.algorithms.gigpo_advantage import (
     discounted_returns,
     gigpo_advantage,
@@ -27,16 +27,7 @@ from spear_train.algorithms.policy_loss import (
     masked_mean,
     ppo_clip_loss,
 )
-from spear_train.algorithms.presets import (
-    ENV_NAMES,
-    ENV_SETTINGS,
-    PRESET_ALIASES,
-    PRESET_NAMES,
-    TrainingPreset,
-    algorithm_preset,
-    load_preset,
-    preset_from_yaml,
-)
+from spear_train.algorithms.presets import ENV_NAMES, PRESET_ALIASES, PRESET_NAMES, algorithm_preset
 from spear_train.algorithms.replay_buffer import ReplayBatch, ReplayBuffer, replay_subsample_size
 from spear_train.algorithms.sample_filters import (
     FlaggedMasks,
@@ -51,6 +42,7 @@ from spear_train.algorithms.sample_filters import (
     repetitive_flags,
 )
 from spear_train.algorithms.schedules import agent_tool_bonus, math_reward, replay_loss_weight, tool_bonus_decay
+from spear_train.config_error import ConfigError
 
 __all__ = [
     # advantages
@@ -67,6 +59,5 @@ __all__ = [
     "recalibration_keep_mask", "decay_recalibrate", "replay_loss_weight", "tool_bonus_decay", "agent_tool_bonus",
     "math_reward",
     # configs and presets
-    "AlgorithmConfig", "EnvSettings", "ConfigError", "PRESET_NAMES", "PRESET_ALIASES", "ENV_NAMES", "ENV_SETTINGS",
-    "algorithm_preset", "load_preset", "TrainingPreset", "preset_from_yaml",
+    "AlgorithmConfig", "ConfigError", "PRESET_NAMES", "PRESET_ALIASES", "ENV_NAMES", "algorithm_preset",
 ]

@@ -1,9 +1,10 @@
 """Algorithm configuration: one documented field per knob (TRL style), validated on construction.
 
-:class:`AlgorithmConfig` holds every switch of GRPO, GiGPO, Dr.BoT and SPEAR; :class:`EnvSettings` holds
-the paper's per-environment training settings (docs/algorithms.md, 'Paper settings'). Presets
-(``presets.py``) are just instances of these. A bad value raises :class:`ConfigError`, whose message
-names the field and the value.
+:class:`AlgorithmConfig` holds every switch of GRPO, GiGPO, Dr.BoT and SPEAR; presets (``presets.py``)
+are just instances of it. The training settings of each env and scale (steps, batch sizes, lr, ...) are
+run-config values: :mod:`spear_train.training.scales`. A bad value raises
+:class:`~spear_train.config_error.ConfigError`, whose message names the field, the value and what is
+allowed (``.key`` and ``.value`` hold the first two).
 """
 
 from __future__ import annotations
@@ -15,14 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-
-
-class ConfigError(ValueError):
-    """A config value is invalid. ``.field`` names the field, ``.value`` holds the bad value."""
-
-    def __init__(self, owner: str, name: str, value: Any, reason: str) -> None:
-        super().__init__(f"{owner}.{name} = {value!r}: {reason}")
-        self.field, self.value = name, value
+from spear_train.config_error import ConfigError
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -45,7 +39,7 @@ def _check_types(obj: Any) -> None:
                     break
             elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(value):
-                    raise ConfigError(owner, f.name, value, "must be a finite number")
+                    raise ConfigError.bad_value(owner, f.name, value, "must be a finite number")
                 object.__setattr__(obj, f.name, float(value))
                 break
             elif option is int and isinstance(value, int) and not isinstance(value, bool):
@@ -55,12 +49,12 @@ def _check_types(obj: Any) -> None:
         else:
             literal = [typing.get_args(o) for o in options if typing.get_origin(o) is Literal]
             expected = f"one of {literal[0]}" if literal else " or ".join(getattr(o, "__name__", str(o)) for o in options)
-            raise ConfigError(owner, f.name, value, f"expected {expected}")
+            raise ConfigError.bad_value(owner, f.name, value, f"expected {expected}")
 
 
 def _require(obj: Any, name: str, ok: bool, reason: str) -> None:
     if not ok:
-        raise ConfigError(type(obj).__name__, name, getattr(obj, name), reason)
+        raise ConfigError.bad_value(type(obj).__name__, name, getattr(obj, name), reason)
 
 
 @dataclass
@@ -162,40 +156,3 @@ class AlgorithmConfig:
     def gigpo_mode(self) -> Literal["mean_std_norm", "mean_norm"]:
         """GiGPO normalisation, derived from ``norm_adv_by_std`` (docs/algorithms.md, 'Design choices')."""
         return "mean_std_norm" if self.norm_adv_by_std else "mean_norm"
-
-
-@dataclass
-class EnvSettings:
-    """The paper's per-environment training settings (docs/algorithms.md, 'Paper settings'), as named defaults."""
-
-    env: Literal["alfworld", "webshop", "math"] = _doc("Task family these settings belong to.", default="alfworld")
-    groups_per_step: int = _doc("Task instances (groups, uids) per training step.", default=32)
-    group_size: int = _doc("Rollouts per task instance (n).", default=8)
-    max_env_steps: int = _doc("Max env steps per episode (agent envs) or max assistant turns (math).", default=50)
-    history_length: int = _doc("Previous (observation, action) pairs shown in the prompt (agent envs).", default=2)
-    max_prompt_tokens: int = _doc("Max prompt tokens per sample.", default=2048)
-    max_response_tokens: int = _doc("Max response tokens per sample (per step; whole response in math).", default=512)
-    mini_batch_size: int = _doc("Samples per optimizer step (global).", default=1024)
-    micro_batch_size_per_gpu: int = _doc("Samples per forward/backward micro-batch per GPU (0: dynamic token batching).", default=8)
-    learning_rate: float = _doc("AdamW learning rate, constant.", default=1e-6)
-    weight_decay: float = _doc("AdamW weight decay.", default=0.01)
-    grad_clip: float = _doc("Gradient-norm clip.", default=1.0)
-    ppo_epochs: int = _doc("Passes over each step's data.", default=1)
-    total_steps: int = _doc("Training steps (one batch each).", default=200)
-    rollout_temperature: float = _doc("Sampling temperature for training rollouts.", default=1.0)
-    val_every: int = _doc("Validate every this many steps.", default=5)
-    val_instances: int = _doc("Held-out instances per validation (math: problems × val_samples).", default=128)
-    val_samples: int = _doc("Samples per validation instance.", default=1)
-    val_temperature: float = _doc("Sampling temperature for validation.", default=0.4)
-    val_top_p: float = _doc("top-p for validation sampling.", default=1.0)
-
-    def __post_init__(self) -> None:
-        _check_types(self)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and f.name != "micro_batch_size_per_gpu":
-                _require(self, f.name, value > 0 or f.name in ("weight_decay", "history_length"), "must be > 0")
-        _require(self, "micro_batch_size_per_gpu", self.micro_batch_size_per_gpu >= 0, "must be >= 0")
-        _require(self, "weight_decay", self.weight_decay >= 0, "must be >= 0")
-        _require(self, "history_length", self.history_length >= 0, "must be >= 0")
-        _require(self, "val_top_p", self.val_top_p <= 1, "must be <= 1")

@@ -1,4 +1,5 @@
-"""The eight presets of the paper's table, the ``spear`` alias, per-env settings and YAML round-trip.
+"""The eight presets of the paper's table and the ``spear`` alias: :func:`algorithm_preset`, the one place
+presets are defined.
 
 A preset is ``base`` (``grpo`` or ``gigpo``), optionally with the Dr.BoT tricks (``drbot``), optionally
 with SPEAR on top (``+spear``):
@@ -10,20 +11,20 @@ with SPEAR on top (``+spear``):
 * +spear: replay buffer with P50 recalibration, cosine warm-up of the replay loss, cosine
   tool-call bonus, Clip-Cov on the replay pass.
 
-Per-environment differences (entropy bonus, loss divisor, replay warm-up length, math semantics of the
-filters and the buffer) come from :data:`ENV_ALGORITHM_DEFAULTS`; the paper's training settings from
-:data:`ENV_SETTINGS`.
+Per-environment differences (entropy bonus, loss divisor, the paper's schedule lengths T and T_tc, math
+semantics of the filters and the buffer) come from :data:`ENV_ALGORITHM_DEFAULTS`. The training settings
+of each env and scale (steps, batch sizes, lr, and the laptop scale's shorter schedules) are run-config
+values: :mod:`spear_train.training.scales`, which a test keeps consistent with these schedule lengths.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import difflib
 from typing import Any
 
-import yaml
-
-from spear_train.algorithms.config import AlgorithmConfig, ConfigError, EnvSettings
+from spear_train.algorithms.config import AlgorithmConfig
+from spear_train.config_error import ConfigError
 
 PRESET_NAMES = ("grpo", "grpo+spear", "drbot", "drbot+spear", "gigpo", "gigpo+spear", "drbot-gigpo", "drbot-gigpo+spear")
 PRESET_ALIASES = {"spear": "drbot+spear"}
@@ -53,38 +54,26 @@ ENV_ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
     ),
 }
 
-ENV_SETTINGS: dict[str, EnvSettings] = {
-    "alfworld": EnvSettings(env="alfworld", groups_per_step=32, group_size=8, max_env_steps=50, history_length=2,
-                            max_prompt_tokens=2048, max_response_tokens=512, mini_batch_size=1024,
-                            micro_batch_size_per_gpu=8, total_steps=200),
-    "webshop": EnvSettings(env="webshop", groups_per_step=32, group_size=8, max_env_steps=15, history_length=2,
-                           max_prompt_tokens=4096, max_response_tokens=512, mini_batch_size=256,
-                           micro_batch_size_per_gpu=4, total_steps=350),
-    "math": EnvSettings(env="math", groups_per_step=128, group_size=16, max_env_steps=8, history_length=0,
-                        max_prompt_tokens=2048, max_response_tokens=16384, mini_batch_size=1024,
-                        micro_batch_size_per_gpu=0, total_steps=300, val_instances=30, val_samples=32,
-                        val_temperature=1.0, val_top_p=0.6),
-}
-"""Paper settings per environment (docs/algorithms.md, 'Paper settings'). Math's run length is not fixed by
-the reference scripts; 300 (the replay warm-up length) is our default."""
-
-
 def canonical_preset_name(name: str) -> str:
-    """Resolve aliases (``spear`` → ``drbot+spear``); raise ValueError naming the choices otherwise."""
-    name = PRESET_ALIASES.get(name, name)
-    if name not in PRESET_NAMES:
-        raise ValueError(f"unknown preset {name!r}; choose one of {PRESET_NAMES + tuple(PRESET_ALIASES)}")
-    return name
+    """Resolve aliases (``spear`` → ``drbot+spear``); a :class:`ConfigError` naming the choices otherwise."""
+    canonical = PRESET_ALIASES.get(name, name)
+    if canonical not in PRESET_NAMES:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {PRESET_NAMES + tuple(PRESET_ALIASES)}",
+                          key="algo", value=name)
+    return canonical
 
 
 def algorithm_preset(name: str, env: str = "alfworld", **overrides: Any) -> AlgorithmConfig:
-    """The :class:`AlgorithmConfig` of preset ``name`` for ``env``, with optional field overrides."""
+    """The :class:`AlgorithmConfig` of preset ``name`` for ``env``, with optional field overrides.
+
+    A :class:`ConfigError` names the bad preset (``key="algo"``), env (``key="env"``) or override field."""
     name = canonical_preset_name(name)
     if env not in ENV_NAMES:
-        raise ValueError(f"unknown env {env!r}; choose one of {ENV_NAMES}")
+        raise ConfigError(f"unknown env {env!r}; choose one of {ENV_NAMES}", key="env", value=env)
     base, _, plus = name.partition("+")
     if base.endswith("gigpo") and env == "math":
-        raise ValueError(f"preset {name!r} needs anchor states of a multi-step env; math has one sample per response")
+        raise ConfigError(f"preset {name!r} needs anchor states of a multi-step env; math has one sample per "
+                          "response", key="algo", value=name)
     fields: dict[str, Any] = dict(ENV_ALGORITHM_DEFAULTS[env])
     if base.startswith("drbot"):
         fields.update(_DRBOT)
@@ -93,68 +82,11 @@ def algorithm_preset(name: str, env: str = "alfworld", **overrides: Any) -> Algo
         fields["norm_adv_by_std"] = True  # what the reference effectively ran
     if plus == "spear":
         fields.update(_SPEAR)
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(AlgorithmConfig)}
+    known = [f.name for f in dataclasses.fields(AlgorithmConfig)]
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
-        raise ConfigError("AlgorithmConfig", sorted(unknown)[0], overrides[sorted(unknown)[0]], "no such field")
+        close = difflib.get_close_matches(str(unknown[0]), known, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (spear-bench run --print-config lists them)"
+        raise ConfigError.bad_value("AlgorithmConfig", unknown[0], overrides[unknown[0]], "no such field" + hint)
     fields.update(overrides)
     return AlgorithmConfig(**fields)
-
-
-@dataclass
-class TrainingPreset:
-    """A named preset: algorithm knobs plus the environment's training settings."""
-
-    preset: str
-    env: str
-    algorithm: AlgorithmConfig
-    settings: EnvSettings
-
-    def __post_init__(self) -> None:
-        try:
-            canonical_preset_name(self.preset)
-        except ValueError as err:
-            raise ConfigError("TrainingPreset", "preset", self.preset, str(err)) from None
-        if self.env not in ENV_NAMES:
-            raise ConfigError("TrainingPreset", "env", self.env, f"must be one of {ENV_NAMES}")
-
-    def to_yaml(self) -> str:
-        """YAML text; :func:`preset_from_yaml` reads it back to an equal object."""
-        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
-
-
-def load_preset(name: str, env: str = "alfworld") -> TrainingPreset:
-    """Preset ``name`` (or an alias) for ``env`` with the paper's settings of that env."""
-    return TrainingPreset(preset=canonical_preset_name(name), env=env, algorithm=algorithm_preset(name, env),
-                          settings=dataclasses.replace(ENV_SETTINGS[env]))
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError("TrainingPreset", where, data, "must be a mapping")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(cls.__name__, unknown[0], data[unknown[0]], "no such field")
-    return cls(**data)
-
-
-def preset_from_yaml(text: str) -> TrainingPreset:
-    """Parse YAML written by :meth:`TrainingPreset.to_yaml` (or by hand); unknown or bad fields raise
-    :class:`ConfigError` naming the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"preset YAML does not parse: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"preset YAML must be a mapping, got {type(data).__name__}")
-    top = {"preset", "env", "algorithm", "settings"}
-    extra, missing = sorted(set(data) - top), sorted(top - set(data))
-    if extra:
-        raise ConfigError("TrainingPreset", extra[0], data[extra[0]], "no such field")
-    if missing:
-        raise ConfigError("TrainingPreset", missing[0], None, "missing")
-    return TrainingPreset(
-        preset=data["preset"], env=data["env"],
-        algorithm=_build(AlgorithmConfig, data["algorithm"], "algorithm"),
-        settings=_build(EnvSettings, data["settings"], "settings"),
-    )

@@ -11,8 +11,10 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from spear_train.cli import CliError, show_defaults
+from spear_train.config_error import ConfigWarning
 
 COMMAND_MODULES = [
     "spear_train.cli.envs_cmd",
@@ -51,10 +53,33 @@ def silence_library_bars() -> None:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
+def print_config_warnings() -> None:
+    """Show each :class:`ConfigWarning` (a config that runs, but probably not as meant) as one line
+    ``spear-bench: warning: ...`` on stderr, every time, once per launch (torchrun ranks other than 0
+    stay silent: they resolve the same config); other warnings as Python shows them."""
+    python_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            if os.environ.get("RANK", "0") == "0":
+                print(f"spear-bench: warning: {message}", file=sys.stderr)
+        else:
+            python_show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", ConfigWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     silence_library_bars()
+    with warnings.catch_warnings():  # restores Python's warning display when the command returns
+        print_config_warnings()
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -95,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from spear_train.cli import CliError
     from spear_train.training.config_check import check_run_config
-    from spear_train.training.run_config import ConfigError, resolve_run_config
+    from spear_train.config_error import ConfigError
+    from spear_train.training.run_config import resolve_run_config
     from spear_train.training.set_overrides import parse_set_items
 
     flags = {"algo": args.algo, "env": args.env, "model": args.model, "steps": args.steps, "seeds": args.seeds,

@@ -57,7 +57,8 @@ def eval_config_for(env_id: str, tasks: int = 100, **overrides) -> EvalConfig:
     """The evaluation settings for ``env_id``: ``spear-bench run``'s laptop turn limit, decoding and
     evaluation temperature, and the SFT recipe's reply budget (so a reply the policy was trained on always fits)."""
     from spear_train.sft.recipe import default_recipe
-    from spear_train.training.run_config import ENV_DEFAULTS, ENV_IDS, RunConfig
+    from spear_train.training.run_config import ENV_IDS, RunConfig
+    from spear_train.training.scales import ENV_DEFAULTS
 
     family = next((k for k, v in ENV_IDS.items() if v == env_id), None)
     run_defaults = ENV_DEFAULTS["laptop"].get(family, {})

@@ -8,9 +8,9 @@ then the YAML file). An unknown field or a bad value is a :class:`ConfigError` n
 from __future__ import annotations
 
 from spear_train.algorithms.config import AlgorithmConfig
-from spear_train.algorithms.config import ConfigError as AlgorithmConfigError
 from spear_train.algorithms.presets import algorithm_preset
-from spear_train.training.run_config import ConfigError, RunConfig
+from spear_train.config_error import ConfigError
+from spear_train.training.run_config import RunConfig
 from spear_train.training.update import LossSettings
 
 
@@ -24,10 +24,10 @@ def algorithm_config(cfg: RunConfig) -> AlgorithmConfig:
     try:
         return algorithm_preset(cfg.algo, cfg.family,
                                 **{"loss_norm_length": cfg.max_response_tokens, **cfg.algorithm})
-    except AlgorithmConfigError as exc:
-        raise ConfigError(f"algorithm: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"algo: {exc}") from None
+    except ConfigError as exc:
+        if exc.key in ("algo", "env"):  # the preset's name or task family
+            raise ConfigError(f"{exc.key}: {exc}", exc.key, exc.value) from None
+        raise ConfigError(f"algorithm: {exc}", f"algorithm.{exc.key}", exc.value) from None  # a field
 
 
 def loss_settings(algo: AlgorithmConfig, replay: bool = False) -> LossSettings:

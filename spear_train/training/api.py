@@ -23,7 +23,7 @@ from spear_train.training.run_config import RunConfig
 
 
 def resolve_config(config: RunConfig | Mapping[str, Any] | str | Path) -> RunConfig:
-    """``config`` as a checked :class:`RunConfig`; :class:`~spear_train.training.run_config.ConfigError`
+    """``config`` as a checked :class:`RunConfig`; :class:`~spear_train.config_error.ConfigError`
     naming the key when a value is bad, ``TypeError`` for any other kind of ``config``."""
     from spear_train.training.config_check import check_run_config
     from spear_train.training.run_config import resolve_run_config

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spear_train.config_error import ConfigError
+from spear_train.training.config_file import read_yaml
 from spear_train.training.evaluation import mean_se, paired_gain
-from spear_train.training.run_config import ConfigError, read_yaml
 
 
 class CompareError(ValueError):

@@ -2,25 +2,32 @@
 and the disk. The CLI runs :func:`check_run_config` right after resolving, so ``--print-config``
 refuses exactly what a run would refuse, before any training starts.
 
-Each failure is a :class:`~spear_train.training.run_config.ConfigError` naming the key.
+Each failure is a :class:`~spear_train.config_error.ConfigError` naming the key. A schedule of the
+algorithm that outlasts the run (docs/training.md, 'Schedules and run length') is not refused: it is a
+:class:`~spear_train.config_error.ConfigWarning` saying what it leaves unfinished.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
+from spear_train.config_error import ConfigError, ConfigWarning
 from spear_train.training.algo_adapter import algorithm_config
-from spear_train.training.run_config import ConfigError, RunConfig
+from spear_train.training.run_config import RunConfig
+from spear_train.training.scales import schedule_warnings
 
 
 def check_run_config(cfg: RunConfig) -> RunConfig:
     """``cfg`` unchanged when the algorithm overrides, both env kwargs and ``out`` are usable; else a
-    :class:`ConfigError` naming the key.
+    :class:`ConfigError` naming the key. Warns (:class:`ConfigWarning`) for each replay warm-up or
+    tool-bonus schedule longer than ``cfg.steps``.
 
     Builds the training env and the held-out env once each (closed at once; no episode is played)."""
-    algorithm_config(cfg)
+    for message in schedule_warnings(cfg.steps, algorithm_config(cfg)):
+        warnings.warn(message, ConfigWarning, stacklevel=2)
     check_out_folder(cfg.out)
     check_env_kwargs(cfg)
     return cfg

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-from spear_train.training.run_config import ConfigError, RunConfig, read_yaml
+from spear_train.config_error import ConfigError
+from spear_train.training.config_file import read_yaml
+from spear_train.training.run_config import RunConfig
 
 #: where the run folders live, which seeds run in this invocation, how progress is shown
 HARMLESS_KEYS = frozenset({"out", "seeds", "log_mode"})

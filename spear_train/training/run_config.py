@@ -2,11 +2,14 @@
 
 Precedence, lowest first: the algorithm preset (its own config dataclass, from
 :mod:`spear_train.algorithms`) < the env defaults of the chosen scale (``laptop`` or ``paper``) <
-the YAML file < ``--set key=value`` items < dedicated command-line flags (``--steps``, ``--lr``, ...). An unknown key or a value of the wrong type or range (numbers
-must be finite) is a :class:`ConfigError` that names the key; a number YAML read as text (``1e-4``
-without a dot) gets a hint. What needs the envs, the algorithm preset or the disk (env kwargs, the
-``algorithm`` overrides, ``out``) is checked by :func:`spear_train.training.config_check.check_run_config`,
-which the CLI runs before ``--print-config`` or training. The resolved config is saved as
+the YAML file < ``--set key=value`` items < dedicated command-line flags (``--steps``, ``--lr``, ...).
+The env defaults of each scale are :mod:`spear_train.training.scales`; files are read by
+:mod:`spear_train.training.config_file`. An unknown key or a value of the wrong type or range (numbers
+must be finite) is a :class:`~spear_train.config_error.ConfigError` that names the key; a number YAML
+read as text (``1e-4`` without a dot) gets a hint. What needs the envs, the algorithm preset or the disk
+(env kwargs, the ``algorithm`` overrides, ``out``, schedules that outlast the run) is checked by
+:func:`spear_train.training.config_check.check_run_config`, which the CLI runs before ``--print-config``
+or training. The resolved config is saved as
 ``config.yaml`` in the run directory and reloads to the same values.
 
 YAML layout: top-level keys are :class:`RunConfig` fields; the optional ``algorithm:`` mapping
@@ -33,14 +36,11 @@ from typing import Any
 
 import yaml
 
+from spear_train.config_error import ConfigError
+from spear_train.training.config_file import read_yaml
+from spear_train.training.scales import SCALES, scale_defaults
+
 ENV_IDS = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}
-SCALES = ("laptop", "paper")
-#: deepest nesting of mappings/lists accepted in a config file (the real layout nests 2 levels)
-MAX_YAML_DEPTH = 32
-
-
-class ConfigError(ValueError):
-    """A config key is unknown or its value is invalid; the message names the key."""
 
 
 @dataclass
@@ -48,7 +48,10 @@ class RunConfig:
     """Everything a training run needs besides the algorithm's own knobs (``algorithm`` holds those).
 
     Units: ``steps`` are training steps (one rollout + update each); token limits are in tokens of the
-    policy's tokenizer; ``lr`` is AdamW's learning rate (constant).
+    policy's tokenizer; ``lr`` is AdamW's learning rate (constant). A resolved config takes the values
+    its scale sets (steps, batch sizes, turns, token limits, lr, evaluation, splits) from
+    :data:`spear_train.training.scales.ENV_DEFAULTS`; the defaults below are what a ``RunConfig`` built
+    directly starts from, and the values no scale sets (AdamW's other knobs, temperatures, checkpoints).
     """
 
     env: str = "alfworld"  #: alfworld | webshop | math, or a registered env id
@@ -110,36 +113,40 @@ class RunConfig:
         return self.task_family or self.env_name
 
     def validate(self) -> "RunConfig":
-        """Range checks beyond types; raises :class:`ConfigError` naming the field."""
+        """Range checks beyond types; raises :class:`ConfigError` naming the field, its value and the rule."""
+        def refuse(name: str, rule: str) -> ConfigError:
+            value = getattr(self, name)
+            return ConfigError(f"{name} must {rule}, got {value!r}", name, value)
+
         for name, value in dataclasses.asdict(self).items():
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+                raise refuse(name, "be a finite number")
         positive = ("steps", "ppo_epochs", "groups_per_step", "group_size", "max_turns", "max_prompt_tokens",
                     "max_response_tokens", "mini_batch_size", "micro_batch_size", "eval_every",
                     "checkpoint_every", "keep_checkpoints", "eval_batch", "eval_episodes")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise refuse(name, "be >= 1")
         for name in ("env_workers", "train_turns_per_episode", "history_length", "weight_decay"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+                raise refuse(name, "be >= 0")
         for name in ("lr", "grad_clip", "train_temperature", "eval_temperature"):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+                raise refuse(name, "be > 0")
         choices = {"scale": SCALES, "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16"),
                    "log_mode": ("bar", "quiet", "json"), "decode_backend": ("auto", "fast", "hf")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+                raise refuse(name, f"be one of {list(allowed)}")
         if self.env not in ENV_IDS and "/" not in self.env:
-            raise ConfigError(f"env must be one of {sorted(ENV_IDS)} or a registered env id, got {self.env!r}")
+            raise refuse("env", f"be one of {sorted(ENV_IDS)} or a registered env id")
         if self.family not in ENV_IDS:
             raise ConfigError(f"task_family must be one of {sorted(ENV_IDS)} for env {self.env!r}, "
                               f"got {self.task_family!r}")
         if not self.seeds:
-            raise ConfigError("seeds must list at least one seed")
+            raise ConfigError("seeds must list at least one seed", "seeds", self.seeds)
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+            raise refuse("adam_betas", "be two numbers in [0, 1)")
         if self.ray_address and self.env_workers < 1:
             raise ConfigError(f"ray_address ({self.ray_address!r}) needs env_workers >= 1: only Ray env "
                               "workers join a cluster")
@@ -148,59 +155,6 @@ class RunConfig:
                               f"({self.mini_batch_size})")
         return self
 
-
-#: Env defaults per scale. ``laptop`` fits the CPU budget of the shipped tiny policies (docs/models.md);
-#: ``paper`` is docs/algorithms.md, 'Paper settings' (ALFWorld/WebShop: 32 x 8 rollouts, mini-batch 1024/256, lr 1e-6).
-#: SPEAR's reference buffer (2048) never fills at laptop batch sizes, and its 200-step schedules would
-#: not move in a 20-step run: the laptop scale shrinks them in proportion.
-_LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_steps=20)
-
-#: Train on the train split, evaluate on a held-out one (``eval_env_kwargs`` go over ``env_kwargs``).
-#: These env kwargs join the env defaults only when the run's env is the family's own env.
-#: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
-#: small ALFWorld scenes (train games 0-1499; held-out: the 140 in-distribution eval games), WebShop's
-#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
-#: forks' default), WebShop's ``test`` goals, the math ``eval`` problems of every
-#: difficulty.
-ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
-    "laptop": {
-        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=1500),
-                         eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-        "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
-    },
-    "paper": {
-        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_in_distribution")),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="test")),
-        "math": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-    },
-}
-
-ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "laptop": {
-        "alfworld": dict(steps=20, groups_per_step=4, group_size=4, max_turns=30, max_response_tokens=24,
-                         constrained_decoding=True, train_turns_per_episode=8, lr=1e-4, mini_batch_size=64, micro_batch_size=16,
-                         eval_every=20, eval_episodes=100, max_prompt_tokens=768, algorithm=_LAPTOP_SPEAR),
-        "webshop": dict(steps=20, groups_per_step=4, group_size=4, max_turns=10, max_response_tokens=64,
-                        constrained_decoding=True, train_turns_per_episode=6, lr=2e-5, mini_batch_size=64,
-                        micro_batch_size=16,
-                        eval_every=10, eval_episodes=100, max_prompt_tokens=1536, algorithm=_LAPTOP_SPEAR),
-        "math": dict(steps=20, groups_per_step=4, group_size=4, max_turns=4, max_response_tokens=256,
-                     lr=2e-5, mini_batch_size=16, micro_batch_size=4, eval_every=10, eval_episodes=100,
-                     max_prompt_tokens=1024, algorithm=_LAPTOP_SPEAR),
-    },
-    "paper": {
-        "alfworld": dict(steps=200, groups_per_step=32, group_size=8, max_turns=50, max_prompt_tokens=2048,
-                         max_response_tokens=512, lr=1e-6, mini_batch_size=1024, micro_batch_size=8,
-                         eval_every=5, eval_episodes=128, train_turns_per_episode=0),
-        "webshop": dict(steps=350, groups_per_step=32, group_size=8, max_turns=15, max_prompt_tokens=4096,
-                        max_response_tokens=512, lr=1e-6, mini_batch_size=256, micro_batch_size=4,
-                        eval_every=5, eval_episodes=128, train_turns_per_episode=0),
-        "math": dict(steps=200, groups_per_step=128, group_size=16, max_turns=8, max_prompt_tokens=2048,
-                     max_response_tokens=16384, lr=1e-6, mini_batch_size=1024, micro_batch_size=4,
-                     eval_every=5, eval_episodes=60, train_turns_per_episode=0),
-    },
-}
 
 _SELECTORS = ("scale", "env", "task_family")  # decide which env defaults apply
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -233,12 +187,12 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any], source: str) -> R
         if key not in _FIELDS:
             close = [k for k in _FIELDS if k.startswith(str(key)[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"{source}: unknown config key {key!r}{hint}")
+            raise ConfigError(f"{source}: unknown config key {key!r}{hint}", key, value)
         if hints[key] is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not _type_ok(value, hints[key]):
             raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {value!r}"
-                              f"{_number_as_text_hint(value, hints[key])}")
+                              f"{_number_as_text_hint(value, hints[key])}", key, value)
         changes[key] = value
     for key in _MERGED:
         if key in changes:
@@ -257,44 +211,8 @@ def _number_as_text_hint(value: Any, hint: Any) -> str:
     return f" (a string: YAML reads {value} without a dot as text; write {number!r} or 1.0e-4 style)"
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of mappings and lists, counting no further than ``limit + 1`` (no recursion)."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML config file into a mapping; :class:`ConfigError` if unreadable or not a mapping."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} nests too deeply to parse; config files nest at most "
-                          f"{MAX_YAML_DEPTH} levels") from None
-    if _depth(data, MAX_YAML_DEPTH) > MAX_YAML_DEPTH:
-        raise ConfigError(f"{path} nests more than {MAX_YAML_DEPTH} levels deep; config keys nest at most 2")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(data).__name__}")
-    return data
 
 
 def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = None,
@@ -304,7 +222,7 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
     :func:`spear_train.train`; errors name it as ``sets_source``) < flags (``None`` flags are ignored)
     and validate the result.
 
-    The algorithm preset itself is applied by :func:`spear_train.training.algo_adapter.build_algo_config`,
+    The algorithm preset itself is applied by :func:`spear_train.training.algo_adapter.algorithm_config`,
     which layers ``RunConfig.algorithm`` over the preset.
     """
     flags = {k: v for k, v in flags.items() if v is not None}
@@ -316,10 +234,8 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
     for layer, name in ((file_values, source), (sets, sets_source), (flags, "command line")):
         probe = apply_overrides(probe, {k: layer[k] for k in _SELECTORS if k in layer}, name)
     probe.validate()
-    defaults = dict(ENV_DEFAULTS[probe.scale][probe.family])
-    if probe.env_id == ENV_IDS[probe.family]:
-        defaults.update(ENV_SPLITS[probe.scale][probe.family])
-    cfg = apply_overrides(RunConfig(), defaults, "env defaults")
+    defaults = scale_defaults(probe.scale, probe.family, own_env=probe.env_id == ENV_IDS[probe.family])
+    cfg = apply_overrides(RunConfig(), defaults, f"{probe.scale} defaults of {probe.family}")
     cfg = apply_overrides(cfg, file_values, source)
     cfg = apply_overrides(cfg, sets, sets_source)
     cfg = apply_overrides(cfg, flags, "command line")

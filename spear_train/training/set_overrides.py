@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from spear_train.training.run_config import ConfigError
+from spear_train.config_error import ConfigError
 
 #: RunConfig fields that are mappings, so a dotted key ``field.sub`` may set one entry of them
 MAPPING_KEYS = ("algorithm", "env_kwargs", "eval_env_kwargs")

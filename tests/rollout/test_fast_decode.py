@@ -7,11 +7,12 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from spear_train.config_error import ConfigError
 from spear_train.policy.constrained import TokenTrie, admissible_trie
 from spear_train.policy.fast_decode import FastGenerator, make_generator, supports
 from spear_train.policy.generation import HFGenerator, SamplingConfig
 from spear_train.rollout import ModelAgent, RolloutCollector, RolloutConfig, make_env_pool
-from spear_train.training.run_config import ConfigError, resolve_run_config
+from spear_train.training.run_config import resolve_run_config
 
 from spear_train.rollout.workers import EnvSpec
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 import spear_train
+from spear_train.config_error import ConfigError
 from spear_train.training.api import resolve_config
-from spear_train.training.run_config import ConfigError, resolve_run_config
+from spear_train.training.run_config import resolve_run_config
 from tests.rollout.toy import GUESS_ID
 from tests.training.test_loop import tiny_run
 

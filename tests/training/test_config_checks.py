@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from spear_train.cli.main import main
+from spear_train.config_error import ConfigError
 from spear_train.training.config_check import check_out_folder
-from spear_train.training.run_config import ConfigError, resolve_run_config
+from spear_train.training.run_config import resolve_run_config
 from spear_train.training.run_dir import RunDir, RunDirError
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spear_train.training.run_config import ConfigError, resolve_run_config
+from spear_train.config_error import ConfigError
+from spear_train.training.run_config import resolve_run_config
 from tests.training.test_distributed import free_port
 from tests.training.test_loop import tiny_run
 from tests.training.toy_train import COIN_ID

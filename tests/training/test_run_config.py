@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from spear_train.training.run_config import (
-    ENV_DEFAULTS,
-    ConfigError,
-    RunConfig,
-    load_run_config,
-    resolve_run_config,
-    save_run_config,
-)
+from spear_train.config_error import ConfigError
+from spear_train.training.run_config import RunConfig, load_run_config, resolve_run_config, save_run_config
+from spear_train.training.scales import ENV_DEFAULTS
 
 
 def test_precedence_env_defaults_then_yaml_then_flags(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from spear_train.cli.main import main
-from spear_train.training.run_config import ConfigError, resolve_run_config
+from spear_train.config_error import ConfigError
+from spear_train.training.run_config import resolve_run_config
 from spear_train.training.set_overrides import parse_set_items
 
 
