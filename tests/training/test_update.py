@@ -183,3 +183,18 @@ def test_old_logprobs_are_each_samples_own_and_give_ratio_1_on_the_first_mini_ba
     assert abs(stats.approx_kl[0]) < 1e-6 and abs(stats.approx_kl[1]) < 1e-6  # first mini-batch: pi = pi_old
     assert stats.clipfrac[0] == 0 and stats.clipfrac[1] == 0
     assert stats.optimizer_steps == 2 and abs(stats.approx_kl[2]) > 1e-6  # after a step of lr 1 it moved
+
+
+@pytest.mark.parametrize("clip_high, clipped", [(0.2, 1.0), (0.28, 0.0)])
+def test_clip_higher_reaches_the_loss(clip_high, clipped):
+    """Ratio 1.25 on every token with A > 0: clipped under the symmetric 0.2, not under clip-higher 0.28
+    (Dr.BoT); the loss is -A·1.2 or -A·1.25 per token."""
+    model = _model()
+    batch = _with_old_logprobs(model, _batch(advantages=(1.0, 0.5, 2.0, 1.5)))
+    shifted = dataclasses.replace(batch, old_log_probs=batch.old_log_probs - torch.log(torch.tensor(1.25)))
+    settings = LossSettings(clip_low=0.2, clip_high=clip_high, dual_clip_c=None)
+    with torch.no_grad():
+        total, out, _, tokens = micro_batch_loss(model, shifted, settings, PAD)
+    assert tokens == 12 and float(out.clipfrac) == pytest.approx(clipped)
+    ratio = 1.2 if clipped else 1.25
+    assert float(total) == pytest.approx(-ratio * (1.0 + 0.5 + 2.0 + 1.5) * 3 / 12, rel=1e-4)  # token-mean, 3 tokens each
