@@ -97,7 +97,7 @@ def padded_response_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, p
     device = next(model.parameters()).device
     keys = [tuple(row[:n].tolist()) for row, n in zip(prompt_ids, prompt_len.tolist())]
     if len(set(keys)) < len(keys) and _can_share_prefix(model):
-        picked = _shared_prompt_hidden(model, keys, response_ids, response_len, pad_id, device)
+        picked = _shared_prompt_hidden(model, keys, prompt_ids, response_ids, response_len, pad_id, device)
         index = torch.zeros(picked.shape[:2], dtype=torch.long, device=device)
     else:
         ids, attn, index = join_padded(prompt_ids, prompt_len, response_ids, response_len, pad_id, device)
@@ -129,8 +129,8 @@ def _cache_name(decoder: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
-def _shared_prompt_hidden(model: torch.nn.Module, keys: list[tuple[int, ...]], response_ids: torch.Tensor,
-                          response_len: torch.Tensor, pad_id: int, device) -> torch.Tensor:
+def _shared_prompt_hidden(model: torch.nn.Module, keys: list[tuple[int, ...]], prompt_ids: torch.Tensor,
+                          response_ids: torch.Tensor, response_len: torch.Tensor, pad_id: int, device) -> torch.Tensor:
     """``[B, R, H]`` decoder states at the positions predicting each response token, running each
     distinct prompt (``keys``: each sample's prompt ids) through the decoder once (GRPO groups share their prompt).
 
@@ -139,6 +139,7 @@ def _shared_prompt_hidden(model: torch.nn.Module, keys: list[tuple[int, ...]], r
     with explicit positions ``len(prompt) + k`` and an attention mask that hides the prompt padding. The
     result equals the unshared forward's up to float rounding.
     """
+    first = {k: b for b, k in reversed(list(enumerate(keys)))}  # a sample holding each distinct prompt
     slot = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     unique = list(slot)
     which = torch.tensor([slot[k] for k in keys], device=device)
@@ -147,7 +148,7 @@ def _shared_prompt_hidden(model: torch.nn.Module, keys: list[tuple[int, ...]], r
     p_ids = torch.full((len(unique), width), pad_id, dtype=torch.long)
     p_attn = torch.zeros((len(unique), width), dtype=torch.long)
     for u, p in enumerate(unique):
-        p_ids[u, : len(p)] = torch.tensor(p, dtype=torch.long)
+        p_ids[u, : len(p)] = prompt_ids[first[p], : len(p)]
         p_attn[u, : len(p)] = 1
     p_ids, p_attn = p_ids.to(device), p_attn.to(device)
     decoder = model.get_decoder()
