@@ -162,7 +162,7 @@ def our_update_throughput(args, prompts: list[str]) -> dict[str, float]:
     times = []
     for _ in range(args.repeats + 1):  # the first is a warm-up
         batch = TrainBatch.from_lists(prompt_ids, responses, [[1] * len(r) for r in responses],
-                           [[0.0] * len(r) for r in responses], adv, [True] * size)
+                                      [[0.0] * len(r) for r in responses], adv, [True] * size)
         t0 = time.perf_counter()
         batch.old_log_probs = recompute_logprobs(policy.model, batch, pad, size)
         optimise(policy.model, optimizer, batch, loss_settings(algo), pad_id=pad, mini_batch_size=size,
