@@ -110,9 +110,10 @@ def measure_update(model, prompts, responses, pad_id: int, device: str, micro: i
     from spear_train.training.update import LossSettings, TrainBatch, optimise, recompute_logprobs
 
     n = len(prompts)
-    batch = TrainBatch(prompts, responses, [[1] * len(r) for r in responses], [[0.0] * len(r) for r in responses],
-                       [1.0 if i % 2 else -1.0 for i in range(n)], [True] * n)
-    batch.old_logprobs = recompute_logprobs(model, batch, pad_id, micro)
+    batch = TrainBatch.from_lists(prompts, responses, [[1] * len(r) for r in responses],
+                                  [[0.0] * len(r) for r in responses], [1.0 if i % 2 else -1.0 for i in range(n)],
+                                  [True] * n)
+    batch.old_log_probs = recompute_logprobs(model, batch, pad_id, micro)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     settings = LossSettings()
     kwargs = dict(pad_id=pad_id, mini_batch_size=n, micro_batch_size=micro, grad_clip=1.0)
@@ -137,10 +138,10 @@ def logprob_gap(model, batch, prompts, pad_id: int, micro: int) -> float:
     from spear_train.training.update import TrainBatch, recompute_logprobs
 
     responses = [g.token_ids for g in batch.generations]
-    train = TrainBatch(prompts, responses, [[1] * len(r) for r in responses], [[0.0] * len(r) for r in responses],
-                       [0.0] * len(responses), [True] * len(responses))
+    train = TrainBatch.from_lists(prompts, responses, [[1] * len(r) for r in responses],
+                                  [[0.0] * len(r) for r in responses], [0.0] * len(responses), [True] * len(responses))
     again = recompute_logprobs(model, train, pad_id, micro)
-    return max(abs(a - b) for g, row in zip(batch.generations, again) for a, b in zip(g.logprobs, row))
+    return max(abs(a - b) for g, row in zip(batch.generations, again.tolist()) for a, b in zip(g.logprobs, row))
 
 
 def paper_steps(device: str, tiny: bool, out: Path) -> list[dict]:

@@ -41,6 +41,7 @@ COPIED = ("spear_train", "spear_envs", "tests", "pyproject.toml")
 TESTS = (
     "tests/training/test_update.py",
     "tests/training/test_train_step.py",
+    "tests/training/test_preset_settings.py",
     "tests/algorithms",
     "tests/training/test_loop.py::test_every_preset_runs_two_steps",
     "tests/training/test_loop.py::test_spear_replay_pass_runs_when_the_buffer_fills",

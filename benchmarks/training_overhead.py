@@ -161,10 +161,10 @@ def our_update_throughput(args, prompts: list[str]) -> dict[str, float]:
     size = len(responses)
     times = []
     for _ in range(args.repeats + 1):  # the first is a warm-up
-        batch = TrainBatch(prompt_ids, responses, [[1] * len(r) for r in responses],
-                           [[0.0] * len(r) for r in responses], adv, [True] * size)
+        batch = TrainBatch.from_lists(prompt_ids, responses, [[1] * len(r) for r in responses],
+                                      [[0.0] * len(r) for r in responses], adv, [True] * size)
         t0 = time.perf_counter()
-        batch.old_logprobs = recompute_logprobs(policy.model, batch, pad, size)
+        batch.old_log_probs = recompute_logprobs(policy.model, batch, pad, size)
         optimise(policy.model, optimizer, batch, loss_settings(algo), pad_id=pad, mini_batch_size=size,
                  micro_batch_size=size, grad_clip=1.0)
         times.append(time.perf_counter() - t0)

@@ -22,6 +22,7 @@ from spear_train.algorithms.policy_loss import (
     PolicyLossOutput,
     actor_loss,
     aggregate_loss,
+    entropy_from_log_probs,
     entropy_from_logits,
     low_var_kl,
     masked_mean,
@@ -40,6 +41,7 @@ from spear_train.algorithms.sample_filters import (
     overlong_flags,
     pow2_floor,
     repetitive_flags,
+    zero_flagged_advantages,
 )
 from spear_train.algorithms.schedules import agent_tool_bonus, math_reward, replay_loss_weight, tool_bonus_decay
 from spear_train.config_error import ConfigError
@@ -49,11 +51,11 @@ __all__ = [
     "ids_from_keys", "dense_ids", "apply_invalid_penalty", "grpo_advantage", "broadcast_to_tokens",
     "positions_in_trajectory", "discounted_returns", "gigpo_step_advantage", "gigpo_advantage",
     # losses
-    "LOSS_AGG_MODES", "PolicyLossOutput", "masked_mean", "aggregate_loss", "ppo_clip_loss", "entropy_from_logits",
+    "LOSS_AGG_MODES", "PolicyLossOutput", "masked_mean", "aggregate_loss", "ppo_clip_loss", "entropy_from_logits", "entropy_from_log_probs",
     "low_var_kl", "actor_loss", "token_covariance", "random_subset_mask", "clip_cov_loss", "kl_cov_loss",
     # flags and filters
     "overlong_flags", "is_void_turn", "is_void_math_turn", "is_unreadable", "repetitive_flags", "FlaggedMasks",
-    "mask_flagged_samples", "pow2_floor", "group_reward_stats", "low_variance_group_filter",
+    "mask_flagged_samples", "zero_flagged_advantages", "pow2_floor", "group_reward_stats", "low_variance_group_filter",
     # SPEAR
     "ReplayBuffer", "ReplayBatch", "replay_subsample_size", "BaselineHistory", "p50_recalibrate",
     "recalibration_keep_mask", "decay_recalibrate", "replay_loss_weight", "tool_bonus_decay", "agent_tool_bonus",

@@ -117,6 +117,13 @@ def entropy_from_logits(logits: Tensor) -> Tensor:
     return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(-1)
 
 
+def entropy_from_log_probs(log_probs: Tensor) -> Tensor:
+    """Entropy of a distribution given as log-probabilities (e.g. ``log_softmax(z)``), per position:
+    ``H = −Σ_v exp(ℓ_v) · ℓ_v``. ``[..., V]`` → ``[...]``; equals :func:`entropy_from_logits` of the logits
+    up to float rounding (this form reuses a log-softmax already computed)."""
+    return -(log_probs.exp() * log_probs).sum(-1)
+
+
 def low_var_kl(log_prob: Tensor, ref_log_prob: Tensor) -> Tensor:
     """k3 estimator of KL(π‖π_ref) per token, clamped to [−10, 10].
 

@@ -139,6 +139,16 @@ def mask_flagged_samples(response_mask: Tensor, flagged: Tensor, exclude_from_lo
     return FlaggedMasks(advantage_mask, advantage_mask if exclude_from_loss else response_mask)
 
 
+def zero_flagged_advantages(advantages: Tensor, flagged: Tensor, tol: float = 1e-9) -> Tensor:
+    """``A_i = 0`` where sample i is flagged or ``|A_i| < tol``; else ``A_i`` (``[B]`` → ``[B]``).
+
+    Flagged samples carry no policy-gradient signal (docs/algorithms.md, 'What a flag does'). Constant
+    groups get exactly 0 too: their mean subtraction leaves float noise (~1e-16) that would otherwise
+    pass the replay buffer's ``A > 0`` admission.
+    """
+    return torch.where(flagged.bool() | (advantages.abs() < tol), torch.zeros_like(advantages), advantages)
+
+
 def pow2_floor(n: int) -> int:
     """Largest power of two ≤ n for n ≥ 1; 0 for n ≤ 0."""
     return 1 << (int(n).bit_length() - 1) if n >= 1 else 0

@@ -142,8 +142,8 @@ def advance_like_micro_batch(micro, settings, generator: torch.Generator | None)
     ``micro`` (a rank skipping a micro-batch keeps its generator in step with the rank computing it).
     Only Clip-Cov draws: one uniform key per ``[B, R]`` element, ``R`` the longest response."""
     if generator is not None and settings.loss_mode == "clip_cov":
-        width = max(max((len(r) for r in micro.response_ids), default=1), 1)
-        torch.rand(len(micro.response_ids) * width, generator=generator, dtype=torch.float64)
+        width = max(int(micro.response_len.max()) if len(micro) else 1, 1)
+        torch.rand(len(micro) * width, generator=generator, dtype=torch.float64)
 
 
 class DataParallel:
@@ -198,14 +198,15 @@ class DataParallel:
             merged.tokens += p.tokens
         return merged
 
-    def merge_logprobs(self, done: dict[int, list[float]], size: int) -> list[list[float]]:
-        """Per-sample log-prob rows computed on different ranks, as one list of ``size`` rows."""
+    def merge_logprobs(self, rows: torch.Tensor, done: list[int]) -> torch.Tensor:
+        """``[N, R]`` log-prob rows computed on different ranks (rank r filled the rows ``done``) as one
+        tensor holding every rank's rows."""
         parts: list[Any] = [None] * self.ctx.world_size
-        dist.all_gather_object(parts, done)
-        out: list[list[float]] = [[] for _ in range(size)]
-        for part in parts:
-            for i, row in part.items():
-                out[i] = row
+        dist.all_gather_object(parts, (list(done), rows[list(done)]))
+        out = torch.zeros_like(rows)
+        for index, values in parts:
+            if index:
+                out[index] = values
         return out
 
 

@@ -18,75 +18,101 @@ import inspect
 import torch
 import torch.nn.functional as F
 
+from spear_train.algorithms.policy_loss import entropy_from_log_probs
+
 
 def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int,
               device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(input_ids [B,T], attention_mask [B,T], response_index [B,R])``.
-
-    ``response_index[b, k]`` is the position whose logits predict response token ``k`` of sample ``b``
-    (``len(prompt) - 1 + k``); past the response it repeats position 0 (masked later).
-    """
+    """``(input_ids [B,T], attention_mask [B,T], response_index [B,R])`` of id lists (see :func:`join_padded`)."""
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-    if any(len(p) == 0 for p in prompts):
+    return join_padded(*_padded(prompts), *_padded(responses), pad_id, device)
+
+
+def join_padded(prompt_ids: torch.Tensor, prompt_len: torch.Tensor, response_ids: torch.Tensor,
+                response_len: torch.Tensor, pad_id: int, device: torch.device | str = "cpu"
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids [B,T], attention_mask [B,T], response_index [B,R])`` of right-padded prompts and responses.
+
+    Row ``b`` is ``prompt + response`` then ``pad_id``; ``T`` the longest ``prompt_len + response_len``.
+    ``response_index[b, k]`` is the position whose logits predict response token ``k`` of sample ``b``
+    (``prompt_len - 1 + k``); past the response it repeats position 0 (masked later).
+    """
+    if bool((prompt_len <= 0).any()):
         raise ValueError("every prompt needs at least one token")
-    lengths = [len(p) + len(r) for p, r in zip(prompts, responses)]
-    width, resp_width = max(lengths), max(len(r) for r in responses)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(prompts), width), dtype=torch.long)
-    index = torch.zeros((len(prompts), max(resp_width, 1)), dtype=torch.long)
-    for b, (p, r) in enumerate(zip(prompts, responses)):
-        ids[b, : len(p) + len(r)] = torch.tensor(p + r, dtype=torch.long)
-        attn[b, : len(p) + len(r)] = 1
-        index[b, : len(r)] = torch.arange(len(p) - 1, len(p) - 1 + len(r))
+    plen, rlen = prompt_len.tolist(), response_len.tolist()
+    width, resp_width = max(p + r for p, r in zip(plen, rlen)), max(rlen)
+    ids = torch.full((len(plen), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(plen), width), dtype=torch.long)
+    index = torch.zeros((len(plen), max(resp_width, 1)), dtype=torch.long)
+    for b, (p, r) in enumerate(zip(plen, rlen)):
+        ids[b, :p] = prompt_ids[b, :p]
+        ids[b, p:p + r] = response_ids[b, :r]
+        attn[b, : p + r] = 1
+        index[b, :r] = torch.arange(p - 1, p - 1 + r)
     return ids.to(device), attn.to(device), index.to(device)
 
 
 def response_mask(responses: list[list[int]], device: torch.device | str = "cpu") -> torch.Tensor:
     """``[B, R]`` float mask: 1 on the real response tokens of each sample."""
-    width = max(max((len(r) for r in responses), default=1), 1)
-    mask = torch.zeros((len(responses), width))
-    for b, r in enumerate(responses):
-        mask[b, : len(r)] = 1.0
-    return mask.to(device)
+    return length_mask(torch.tensor([len(r) for r in responses], dtype=torch.long), device)
 
 
-def pad_values(rows: list[list[float]], width: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Right-pad per-token float lists (e.g. stored log-probs, loss masks) with 0 to ``[B, width]``."""
-    out = torch.zeros((len(rows), width))
-    for b, row in enumerate(rows):
-        out[b, : len(row)] = torch.tensor(row, dtype=torch.float32)
-    return out.to(device)
+def length_mask(lengths: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[B, max(1, longest)]`` float mask: 1 on the first ``lengths[b]`` positions of row ``b``."""
+    width = max(int(lengths.max()) if lengths.numel() else 1, 1)
+    return (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(-1)).float().to(device)
+
+
+def _padded(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Id lists as ``(ids [B, max(1, longest)] right-padded with 0, lengths [B])``."""
+    width = max(max((len(r) for r in rows), default=1), 1)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids, torch.tensor([len(r) for r in rows], dtype=torch.long)
 
 
 def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]], pad_id: int,
                       temperature: float = 1.0, with_entropy: bool = True
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(logp [B,R], entropy [B,R] or None)`` of each response token under ``model``.
+    """:func:`padded_response_logprobs` of id lists."""
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    return padded_response_logprobs(model, *_padded(prompts), *_padded(responses), pad_id, temperature,
+                                    with_entropy)
+
+
+def padded_response_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_len: torch.Tensor,
+                             response_ids: torch.Tensor, response_len: torch.Tensor, pad_id: int,
+                             temperature: float = 1.0, with_entropy: bool = True
+                             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(logp [B,R], entropy [B,R] or None)`` of each response token under ``model``, from right-padded
+    ids and their lengths (:class:`~spear_train.training.train_batch.TrainBatch`'s layout).
 
     ``logp[b,k] = log softmax(logits / temperature)[response[b][k]]`` at the position predicting it;
-    ``entropy`` is the entropy of that full softmax (nats). Gradients flow unless called under
-    ``torch.no_grad()``. Values past each response are 0.
+    ``entropy`` is the entropy of that full softmax (nats, :func:`entropy_from_log_probs`). Gradients flow
+    unless called under ``torch.no_grad()``. Values past each response are 0; ``R = max(1, longest)``.
     """
     device = next(model.parameters()).device
-    keys = [tuple(p) for p in prompts]
+    keys = [tuple(row[:n].tolist()) for row, n in zip(prompt_ids, prompt_len.tolist())]
     if len(set(keys)) < len(keys) and _can_share_prefix(model):
-        picked = _shared_prompt_hidden(model, prompts, responses, pad_id, device)
+        picked = _shared_prompt_hidden(model, keys, prompt_ids, response_ids, response_len, pad_id, device)
         index = torch.zeros(picked.shape[:2], dtype=torch.long, device=device)
     else:
-        ids, attn, index = pad_batch(prompts, responses, pad_id, device)
+        ids, attn, index = join_padded(prompt_ids, prompt_len, response_ids, response_len, pad_id, device)
         hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state  # [B,T,H]
         picked = torch.gather(hidden, 1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B,R,H]
     logits = model.get_output_embeddings()(picked).float() / temperature  # [B,R,V]
     logsm = F.log_softmax(logits, dim=-1)
+    mask = length_mask(response_len, device)[:, : index.shape[1]]
+    width = min(response_ids.shape[1], index.shape[1])
     targets = torch.zeros_like(index)
-    for b, r in enumerate(responses):
-        targets[b, : len(r)] = torch.tensor(r, dtype=torch.long, device=device)
-    mask = response_mask(responses, device)[:, : index.shape[1]]
+    targets[:, :width] = response_ids[:, :width].to(device) * mask[:, :width].long()
     logp = torch.gather(logsm, -1, targets.unsqueeze(-1)).squeeze(-1) * mask
     entropy = None
     if with_entropy:
-        entropy = -(logsm.exp() * logsm).sum(-1) * mask
+        entropy = entropy_from_log_probs(logsm) * mask
     return logp, entropy
 
 
@@ -103,17 +129,17 @@ def _cache_name(decoder: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
-def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]],
-                          pad_id: int, device) -> torch.Tensor:
+def _shared_prompt_hidden(model: torch.nn.Module, keys: list[tuple[int, ...]], prompt_ids: torch.Tensor,
+                          response_ids: torch.Tensor, response_len: torch.Tensor, pad_id: int, device) -> torch.Tensor:
     """``[B, R, H]`` decoder states at the positions predicting each response token, running each
-    distinct prompt through the decoder once (GRPO groups share their prompt).
+    distinct prompt (``keys``: each sample's prompt ids) through the decoder once (GRPO groups share their prompt).
 
     The distinct prompts (right-padded) fill a KV cache; its rows are copied to the samples (an indexing
     op, so gradients of every sample flow back into the one prompt pass); then the responses run on top
     with explicit positions ``len(prompt) + k`` and an attention mask that hides the prompt padding. The
     result equals the unshared forward's up to float rounding.
     """
-    keys = [tuple(p) for p in prompts]
+    first = {k: b for b, k in reversed(list(enumerate(keys)))}  # a sample holding each distinct prompt
     slot = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     unique = list(slot)
     which = torch.tensor([slot[k] for k in keys], device=device)
@@ -122,24 +148,24 @@ def _shared_prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], resp
     p_ids = torch.full((len(unique), width), pad_id, dtype=torch.long)
     p_attn = torch.zeros((len(unique), width), dtype=torch.long)
     for u, p in enumerate(unique):
-        p_ids[u, : len(p)] = torch.tensor(p, dtype=torch.long)
+        p_ids[u, : len(p)] = prompt_ids[first[p], : len(p)]
         p_attn[u, : len(p)] = 1
     p_ids, p_attn = p_ids.to(device), p_attn.to(device)
     decoder = model.get_decoder()
     out = decoder(input_ids=p_ids, attention_mask=p_attn, use_cache=True)
     last = out.last_hidden_state[torch.arange(len(unique), device=device), plen - 1]  # [U,H]
     first = last[which].unsqueeze(1)  # [B,1,H]: predicts response token 0
-    steps = max(max((len(r) for r in responses), default=1), 1) - 1  # response tokens that are inputs
+    steps = max(int(response_len.max()), 1) - 1  # response tokens that are inputs
     if steps == 0:
         return first
     name = _cache_name(decoder)
     cache = getattr(out, name)
     cache.batch_select_indices(which)
-    r_ids = torch.full((len(responses), steps), pad_id, dtype=torch.long)
-    r_attn = torch.zeros((len(responses), steps), dtype=torch.long)
-    for b, r in enumerate(responses):
-        n = min(len(r), steps)
-        r_ids[b, :n] = torch.tensor(r[:n], dtype=torch.long)
+    r_ids = torch.full((len(keys), steps), pad_id, dtype=torch.long)
+    r_attn = torch.zeros((len(keys), steps), dtype=torch.long)
+    for b, n in enumerate(response_len.tolist()):
+        n = min(n, steps)
+        r_ids[b, :n] = response_ids[b, :n]
         r_attn[b, :n] = 1
     r_ids, r_attn = r_ids.to(device), r_attn.to(device)
     positions = plen[which].unsqueeze(1) + torch.arange(steps, device=device)

@@ -16,34 +16,14 @@ from dataclasses import dataclass, field
 import torch
 
 from spear_train.algorithms.clip_cov import clip_cov_loss, kl_cov_loss
+from spear_train.algorithms.grpo_advantage import broadcast_to_tokens
 from spear_train.algorithms.policy_loss import actor_loss, masked_mean, ppo_clip_loss
-from spear_train.training.logprobs import pad_values, response_logprobs, response_mask
+from spear_train.algorithms.sample_filters import mask_flagged_samples
+from spear_train.training.logprobs import padded_response_logprobs
+from spear_train.training.train_batch import TrainBatch
 
-
-@dataclass
-class TrainBatch:
-    """N samples ready for the loss.
-
-    ``advantages[i]`` is the scalar advantage of sample i (already 0 for flagged samples);
-    ``old_logprobs[i]`` one value per response token (the importance-ratio denominator);
-    ``loss_mask[i]`` 1 on tokens the model produced (0 on tool-reply tokens);
-    ``advantage_mask[i]`` (per sample) 0 when the sample's policy-gradient term is removed by a flag.
-    """
-
-    prompt_ids: list[list[int]]
-    response_ids: list[list[int]]
-    loss_mask: list[list[int]]
-    old_logprobs: list[list[float]]
-    advantages: list[float]
-    advantage_keep: list[bool]
-
-    def __len__(self) -> int:
-        return len(self.prompt_ids)
-
-    def select(self, index: list[int]) -> "TrainBatch":
-        return TrainBatch(*[[getattr(self, f)[i] for i in index] for f in
-                            ("prompt_ids", "response_ids", "loss_mask", "old_logprobs", "advantages",
-                             "advantage_keep")])
+__all__ = ["TrainBatch", "LossSettings", "UpdateStats", "micro_batch_loss", "optimise", "recompute_logprobs",
+           "by_prompt"]
 
 
 @dataclass(frozen=True)
@@ -95,19 +75,19 @@ class UpdateStats:
 
 def micro_batch_loss(model: torch.nn.Module, batch: TrainBatch, settings: LossSettings, pad_id: int,
                      generator: torch.Generator | None = None):
-    """``(total_loss, PolicyLossOutput, entropy_mean, tokens)`` of one micro-batch (gradients attached)."""
-    need_entropy = settings.entropy_coef != 0.0
-    logp, entropy = response_logprobs(model, batch.prompt_ids, batch.response_ids, pad_id,
-                                      with_entropy=True)
-    width = logp.shape[1]
-    device = logp.device
-    mask = pad_values([[float(m) for m in row] for row in batch.loss_mask], width, device) \
-        * response_mask(batch.response_ids, device)[:, :width]
-    keep = torch.tensor([float(k) for k in batch.advantage_keep], device=device).unsqueeze(-1)
-    adv_mask = mask * keep
-    advantages = torch.tensor(batch.advantages, dtype=torch.float32, device=device).unsqueeze(-1) * adv_mask
-    old = pad_values(batch.old_logprobs, width, device)
-    loss_mask = mask if settings.flagged_in_loss_denominator else adv_mask
+    """``(total_loss, PolicyLossOutput, entropy_mean, tokens)`` of one micro-batch (gradients attached).
+
+    Token masks: ``m = loss_mask · response_mask``; unkept (flagged) samples lose their advantage,
+    ``A_ik = A_i · m_ik · keep_i``, and stay in the loss denominator unless
+    ``settings.flagged_in_loss_denominator`` is off (docs/algorithms.md, 'What a flag does')."""
+    logp, entropy = padded_response_logprobs(model, batch.prompt_ids, batch.prompt_len, batch.response_ids,
+                                             batch.response_len, pad_id, with_entropy=True)
+    width, device = logp.shape[1], logp.device
+    mask = (batch.loss_mask[:, :width].float() * batch.response_mask(width)).to(device)
+    masks = mask_flagged_samples(mask, ~batch.keep.to(device), not settings.flagged_in_loss_denominator)
+    advantages = broadcast_to_tokens(batch.advantages.to(device=device, dtype=torch.float32), masks.advantage_mask)
+    old = batch.old_log_probs[:, :width].to(device=device, dtype=torch.float32)
+    loss_mask = masks.loss_mask
     common = dict(loss_agg_mode=settings.loss_agg_mode, norm_length=settings.norm_length)
     if settings.loss_mode == "vanilla":
         out = ppo_clip_loss(logp, old, advantages, loss_mask, settings.clip_low, settings.clip_high,
@@ -120,7 +100,8 @@ def micro_batch_loss(model: torch.nn.Module, batch: TrainBatch, settings: LossSe
         out = kl_cov_loss(logp, old, advantages, loss_mask, settings.kl_cov_ratio, settings.ppo_kl_coef, **common)
     else:
         raise ValueError(f"loss_mode must be vanilla, clip_cov or kl_cov, got {settings.loss_mode!r}")
-    total = actor_loss(out.loss, entropy if need_entropy else None, loss_mask, settings.entropy_coef, **common)
+    total = actor_loss(out.loss, entropy if settings.entropy_coef != 0.0 else None, loss_mask,
+                       settings.entropy_coef, **common)
     entropy_mean = float(masked_mean(entropy.detach(), mask))
     return total, out, entropy_mean, int(mask.sum().item())
 
@@ -165,31 +146,32 @@ def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Tr
 
 @torch.no_grad()
 def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, micro_batch_size: int,
-                       dp=None) -> list[list[float]]:
-    """``log π(response | prompt)`` per response token under the current ``model`` (π_old in
-    docs/algorithms.md, 'Policy loss').
+                       dp=None) -> torch.Tensor:
+    """``[N, R]`` float32: ``log π(response | prompt)`` per response token under the current ``model``
+    (π_old in docs/algorithms.md, 'Policy loss'), 0 past each response; ``R`` is the batch's padded width.
     With ``dp`` (a multi-process run) each rank computes the chunks it owns and the rows are all-gathered."""
     model.eval()
     order = by_prompt(batch, range(len(batch)))
-    out: list[list[float]] = [[] for _ in range(len(batch))]
+    out = torch.zeros((len(batch), batch.response_ids.shape[1]), dtype=torch.float32)
+    done: list[int] = []
     for chunk, start in enumerate(range(0, len(batch), micro_batch_size)):
         if dp is not None and not dp.owns(chunk):
             continue
         idx = order[start:start + micro_batch_size]
         part = batch.select(idx)
-        logp, _ = response_logprobs(model, part.prompt_ids, part.response_ids, pad_id, with_entropy=False)
-        for k, (i, r) in enumerate(zip(idx, part.response_ids)):
-            out[i] = logp[k, : len(r)].tolist()
-    if dp is not None:
-        return dp.merge_logprobs({i: row for i, row in enumerate(out) if row}, len(batch))
-    return out
+        logp, _ = padded_response_logprobs(model, part.prompt_ids, part.prompt_len, part.response_ids,
+                                           part.response_len, pad_id, with_entropy=False)
+        out[idx, : logp.shape[1]] = logp.float().cpu()
+        done.extend(idx)
+    return dp.merge_logprobs(out, done) if dp is not None else out
 
 
 def by_prompt(batch: TrainBatch, index) -> list[int]:
     """``index`` reordered so samples with the same prompt are adjacent (first-appearance order), so they
     land in one micro-batch and share one prompt forward (see :mod:`spear_train.training.logprobs`)."""
     index = list(index)
+    keys = batch.prompt_keys()
     first: dict[tuple, int] = {}
     for rank, i in enumerate(index):
-        first.setdefault(tuple(batch.prompt_ids[i]), rank)
-    return sorted(index, key=lambda i: first[tuple(batch.prompt_ids[i])])
+        first.setdefault(keys[i], rank)
+    return sorted(index, key=lambda i: first[keys[i]])

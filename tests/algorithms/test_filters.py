@@ -14,6 +14,7 @@ from spear_train.algorithms import (
     overlong_flags,
     pow2_floor,
     repetitive_flags,
+    zero_flagged_advantages,
 )
 from spear_envs.agent_io import parse_action
 
@@ -83,6 +84,13 @@ def test_flag_masks_agent_vs_math_semantics():
     loss = torch.ones(2, 3, dtype=D) * agent.advantage_mask
     assert float(aggregate_loss(loss, agent.loss_mask, "token-mean")) == pytest.approx(0.5)
     assert float(aggregate_loss(loss, math_.loss_mask, "token-mean")) == pytest.approx(1.0)
+
+
+def test_flagged_and_float_noise_advantages_become_zero():
+    adv = torch.tensor([1.5, -0.5, 2.0, 1e-16, -3e-10, 1e-8], dtype=D)
+    flagged = torch.tensor([True, False, False, False, False, False])
+    assert zero_flagged_advantages(adv, flagged).tolist() == [0.0, -0.5, 2.0, 0.0, 0.0, 1e-8]
+    assert zero_flagged_advantages(adv, ~flagged).tolist() == [1.5, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def _tv4_batch():

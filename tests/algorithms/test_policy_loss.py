@@ -10,6 +10,7 @@ from spear_train.algorithms import (
     actor_loss,
     aggregate_loss,
     clip_cov_loss,
+    entropy_from_log_probs,
     entropy_from_logits,
     kl_cov_loss,
     low_var_kl,
@@ -148,6 +149,15 @@ def test_ppo_gradient_flows_only_through_unclipped_tokens():
 def test_entropy_from_logits():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]], dtype=D)
     torch.testing.assert_close(entropy_from_logits(logits), torch.tensor([math.log(4), 0.0], dtype=D), atol=1e-6, rtol=0)
+
+
+def test_entropy_from_log_probs_matches_logits_form():
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 3.0]], dtype=D)
+    got = entropy_from_log_probs(torch.log_softmax(logits, -1))
+    torch.testing.assert_close(got[:2], torch.tensor([math.log(4), 0.0], dtype=D), atol=1e-6, rtol=0)
+    torch.testing.assert_close(got, entropy_from_logits(logits), atol=1e-12, rtol=0)
+    p = torch.softmax(logits[2], -1)
+    assert float(got[2]) == pytest.approx(float(-(p * p.log()).sum()), abs=1e-12)
 
 
 def test_low_var_kl_formula_and_clamp():

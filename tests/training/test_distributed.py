@@ -54,7 +54,7 @@ def test_launch_without_torchrun_environment_is_a_clear_error():
 def test_skipped_clip_cov_micro_batch_draws_what_computing_it_would():
     from spear_train.algorithms.clip_cov import random_subset_mask
 
-    micro = TrainBatch([[1], [2]], [[3, 4, 5], [6]], [[1, 1, 1], [1]], [[0.0] * 3, [0.0]], [1.0, -1.0], [True, True])
+    micro = TrainBatch.from_lists([[1], [2]], [[3, 4, 5], [6]], [[1, 1, 1], [1]], [[0.0] * 3, [0.0]], [1.0, -1.0], [True, True])
     computed, skipped = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     random_subset_mask(torch.ones(2, 3, dtype=torch.bool), 1, computed)  # what clip_cov_loss draws ([B, R])
     advance_like_micro_batch(micro, LossSettings(loss_mode="clip_cov"), skipped)

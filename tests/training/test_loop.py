@@ -4,6 +4,7 @@ and a SIGKILLed run resumed with --resume repeats an uninterrupted run's later m
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -68,16 +69,27 @@ def test_every_preset_runs_two_steps(tiny_policy_dir, tmp_path, env_id, family, 
     assert (run / "learning_curve.png").is_file() and list((run / "checkpoints").glob("step_000002"))
 
 
-def test_spear_replay_pass_runs_when_the_buffer_fills(tiny_policy_dir, tmp_path):
+def test_spear_replay_pass_runs_when_the_buffer_fills(tiny_policy_dir, tmp_path, monkeypatch):
     """Untrained samples win the letter-"a" env about half the time, so advantages are nonzero; a buffer
-    of size 1 fills at once, so later steps drain it into a replay pass with loss weight c(t) > 0."""
-    cfg = resolve_run_config(tiny_run(
-        tiny_policy_dir, tmp_path, COIN_ID, "alfworld", "grpo+spear", steps=3, eval_every=3, checkpoint_every=3,
-        groups_per_step=2, group_size=4, max_turns=2))
-    (summary,) = run_seeds(cfg)
+    of size 1 fills at once, so later steps drain it into a replay pass whose loss is weighted by
+    c(t) = (1 - cos(pi t / 4)) / 2 (warm-up of 4 steps here: 0.5 at step 2, 0.854 at step 3), not by 1."""
+    from spear_train.training import trainer as trainer_module
+
+    weights = []
+    real = trainer_module.optimise
+    monkeypatch.setattr(trainer_module, "optimise",
+                        lambda *a, **k: weights.append(k.get("loss_weight", 1.0)) or real(*a, **k))
+    values = tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", "grpo+spear", steps=3, eval_every=3,
+                      checkpoint_every=3, groups_per_step=2, group_size=4, max_turns=2)
+    values["algorithm"]["replay_warmup_steps"] = 4
+    (summary,) = run_seeds(resolve_run_config(values))
     rows = [json.loads(x) for x in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["kind"] == "train"]
     assert any(r["replay_batch"] > 0 and r.get("replay_optimizer_steps", 0) >= 1 for r in train[1:]), train
+    c = {t: (1 - math.cos(math.pi * t / 4)) / 2 for t in (1, 2, 3)}
+    assert [r["c"] for r in train] == pytest.approx([c[1], c[2], c[3]])
+    replayed = [c[r["step"]] for r in train if r.get("replay_optimizer_steps", 0) >= 1]
+    assert [w for w in weights if w != 1.0] == pytest.approx(replayed) and all(0 < w < 1 for w in replayed)
 
 
 def _cli(config, out, *extra):

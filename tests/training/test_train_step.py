@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import tests.training.fixed_rollouts as fx
-from spear_train.training import loop
+from spear_train.training import trainer as trainer_module
 from spear_train.training.logprobs import response_logprobs
-from spear_train.training.loop import Trainer
+from spear_train.training.trainer import Trainer
 from spear_train.training.progress import Progress
 from spear_train.training.run_config import resolve_run_config
 from spear_train.training.run_dir import RunDir
@@ -27,16 +27,16 @@ T_BONUS = T_REPLAY = 4  # tool_bonus_steps and replay_warmup_steps of these runs
 def calls(monkeypatch):
     """Every ``optimise`` call of the loop: batch, settings, keyword arguments and ``fresh`` log-probs."""
     recorded = []
-    real = loop.optimise
+    real = trainer_module.optimise
 
     def spy(model, optimizer, batch, settings, **kwargs):
         with torch.no_grad():
             fresh = [response_logprobs(model, [p], [r], kwargs["pad_id"], with_entropy=False)[0][0].tolist()
-                     for p, r in zip(batch.prompt_ids, batch.response_ids)]
+                     for p, r in zip(batch.rows("prompt_ids"), batch.rows("response_ids"))]
         recorded.append(dict(batch=batch, settings=settings, fresh=fresh, **kwargs))
         return real(model, optimizer, batch, settings, **kwargs)
 
-    monkeypatch.setattr(loop, "optimise", spy)
+    monkeypatch.setattr(trainer_module, "optimise", spy)
     return recorded
 
 
@@ -44,11 +44,12 @@ def calls(monkeypatch):
 def make_trainer(tiny_policy_dir, tmp_path):
     made = []
 
-    def make(algo: str, rollouts: dict, *, ppo_epochs: int = 1, math: bool = False, **algorithm) -> Trainer:
+    def make(algo: str, rollouts: dict, *, ppo_epochs: int = 1, math: bool = False, turns: int = 0,
+             **algorithm) -> Trainer:
         values = dict(env=CHAT_ID if math else COIN_ID, task_family="math" if math else "alfworld", algo=algo,
                       model=str(tiny_policy_dir), env_imports=["tests.rollout.toy", "tests.training.toy_train"], steps=3, groups_per_step=1, group_size=1,
                       max_turns=4, max_response_tokens=8, mini_batch_size=4, micro_batch_size=2, ppo_epochs=ppo_epochs,
-                      train_turns_per_episode=0, out=str(tmp_path), log_mode="quiet", device="cpu",
+                      train_turns_per_episode=turns, out=str(tmp_path), log_mode="quiet", device="cpu",
                       algorithm=dict(group_filter_ratio=1.0, filter_void_turn=True, tool_bonus_mode="cosine",
                                      tool_bonus_steps=T_BONUS, replay_warmup_steps=T_REPLAY, replay_buffer_size=1,
                                      **algorithm))
@@ -66,7 +67,7 @@ def make_trainer(tiny_policy_dir, tmp_path):
 
 
 def _by_first_id(batch, values) -> dict[int, object]:
-    return {r[0]: v for r, v in zip(batch.response_ids, values)}
+    return {r[0]: v for r, v in zip(batch.rows("response_ids"), values)}
 
 
 def _check_settings(call, algo, replay: bool, flagged_in_denominator: bool = True):
@@ -84,7 +85,7 @@ def _check_settings(call, algo, replay: bool, flagged_in_denominator: bool = Tru
 
 def _check_pi_old(call):
     """The first on-policy pass starts from pi_old: its old log-probs are the model's own (ratio 1)."""
-    for old, fresh in zip(call["batch"].old_logprobs, call["fresh"]):
+    for old, fresh in zip(call["batch"].rows("old_log_probs"), call["fresh"]):
         assert len(old) == len(fresh)
         assert max(abs(a - b) for a, b in zip(old, fresh)) < 1e-5
 
@@ -106,8 +107,8 @@ def test_one_step_scores_advantages_flags_and_loss_settings(make_trainer, calls,
     assert row["score_mean"] == pytest.approx(sum(scores) / len(scores))
     assert row["flagged_frac"] == pytest.approx(sum(flags) / len(flags))
     (on,) = calls
-    got = _by_first_id(on["batch"], on["batch"].advantages)
-    keep = _by_first_id(on["batch"], on["batch"].advantage_keep)
+    got = _by_first_id(on["batch"], on["batch"].advantages.tolist())
+    keep = _by_first_id(on["batch"], on["batch"].keep.tolist())
     for n, (adv, flag) in enumerate(zip(expected, flags)):
         assert got[fx.first_id(1, n)] == pytest.approx(adv, abs=1e-6), f"sample {n}"
         assert keep[fx.first_id(1, n)] is (not flag)
@@ -122,13 +123,26 @@ def test_ppo_epochs_make_one_pass_each(make_trainer, calls):
     trainer = make_trainer("grpo", {1: fx.agent_rollout(1)}, ppo_epochs=2)
     row = trainer.train_step(1)
     assert len(calls) == 2 and row["optimizer_steps"] == 8
-    first, second = (sorted(c["batch"].response_ids) for c in calls)
+    first, second = (sorted(c["batch"].rows("response_ids")) for c in calls)
     assert first == second
     _check_pi_old(calls[0])
     # the second pass keeps the pre-update log-probs as pi_old, and the policy has moved since
-    moved = max(abs(a - b) for old, fresh in zip(calls[1]["batch"].old_logprobs, calls[1]["fresh"])
+    moved = max(abs(a - b) for old, fresh in zip(calls[1]["batch"].rows("old_log_probs"), calls[1]["fresh"])
                 for a, b in zip(old, fresh))
     assert moved > 1e-5
+
+
+def test_train_turns_per_episode_trains_that_many_turns_of_each_trajectory(make_trainer, calls):
+    trainer = make_trainer("grpo", {1: fx.agent_rollout(1)}, turns=1)
+    row = trainer.train_step(1)
+    (on,) = calls
+    trained = sorted(r[0] for r in on["batch"].rows("response_ids"))
+    starts = [0]
+    for tr in fx.AGENT_TRAJS[:-1]:
+        starts.append(starts[-1] + len(tr.turns))
+    per_traj = [[fx.first_id(1, s + i) for i in range(len(tr.turns))] for s, tr in zip(starts, fx.AGENT_TRAJS)]
+    assert row["kept_samples"] == 14 and row["trained_samples"] == len(trained) == len(fx.AGENT_TRAJS)
+    assert all(sum(i in ids for i in trained) == 1 for ids in per_traj)  # one turn of each trajectory
 
 
 def test_spear_buffer_admits_only_positive_unflagged_samples_and_replays_earlier_steps(make_trainer, calls):
@@ -161,11 +175,12 @@ def test_spear_buffer_admits_only_positive_unflagged_samples_and_replays_earlier
     assert 0 < rep["loss_weight"] < 1
     replayed = rep["batch"]
     assert row2["replay_batch"] == len(replayed) >= 1
-    for resp, adv_hat, old in zip(replayed.response_ids, replayed.advantages, replayed.old_logprobs):
+    for resp, adv_hat, old in zip(replayed.rows("response_ids"), replayed.advantages.tolist(),
+                                  replayed.rows("old_log_probs")):
         assert resp[0] in admitted, "replayed samples come from step 1's admitted samples only"
         assert adv_hat == pytest.approx(admitted[resp[0]] - b) and adv_hat >= 0
         assert old == pytest.approx(pi_old_1[resp[0]], abs=1e-6)  # collection-time pi_old, not refreshed
-    assert all(replayed.advantage_keep)
+    assert bool(replayed.keep.all())
     (chunk,) = trainer.buffer.state_dict()["chunks"]  # drained, then refilled with step 2's samples
     assert chunk["step"] == 2
     assert {r[0] for r in chunk["samples"]["response_ids"].tolist()} == {fx.first_id(2, n) for n, x in enumerate(adv) if x > 0}
@@ -184,9 +199,11 @@ def test_math_step_scores_tool_bonus_and_buffer_needs_a_tool_call(make_trainer, 
     assert row["score_mean"] == pytest.approx(sum(scores) / len(scores))
     (on,) = calls
     _check_settings(on, trainer.algo, replay=False, flagged_in_denominator=False)
-    got = _by_first_id(on["batch"], on["batch"].advantages)
+    got = _by_first_id(on["batch"], on["batch"].advantages.tolist())
     assert [got[fx.first_id(1, n)] for n in range(len(adv))] == pytest.approx(adv, abs=1e-6)
-    masks = _by_first_id(on["batch"], on["batch"].loss_mask)
+    keep = _by_first_id(on["batch"], on["batch"].keep.tolist())
+    assert [keep[fx.first_id(1, n)] for n in range(len(adv))] == [not f for f in flags]  # flagged: out of the loss
+    masks = _by_first_id(on["batch"], on["batch"].rows("loss_mask"))
     assert [masks[s.response_ids[0]] for s in rollout.samples] == [s.loss_mask for s in rollout.samples]
     _check_pi_old(on)
     (chunk,) = trainer.buffer.state_dict()["chunks"]

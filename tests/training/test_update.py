@@ -28,13 +28,13 @@ def _batch(lengths=(3, 3, 3, 3), advantages=(1.0, -0.5, 2.0, -1.5), prompts=None
     """Four samples; prompts 0 and 2 are equal (``by_prompt`` moves sample 2 next to sample 0)."""
     prompts = prompts or [[1, 2, 3], [4, 5], [1, 2, 3], [6, 7, 8, 9]]
     responses = [[10 + 3 * i + k for k in range(n)] for i, n in enumerate(lengths)]
-    return TrainBatch(prompt_ids=prompts, response_ids=responses, loss_mask=[[1] * n for n in lengths],
-                      old_logprobs=[[0.0] * n for n in lengths], advantages=list(advantages),
-                      advantage_keep=[True] * len(lengths))
+    return TrainBatch.from_lists(prompt_ids=prompts, response_ids=responses, loss_mask=[[1] * n for n in lengths],
+                                 old_logprobs=[[0.0] * n for n in lengths], advantages=list(advantages),
+                                 keep=[True] * len(lengths))
 
 
 def _with_old_logprobs(model, batch: TrainBatch) -> TrainBatch:
-    return dataclasses.replace(batch, old_logprobs=recompute_logprobs(model, batch, PAD, micro_batch_size=4))
+    return dataclasses.replace(batch, old_log_probs=recompute_logprobs(model, batch, PAD, micro_batch_size=4))
 
 
 class RecordingSGD(torch.optim.SGD):
@@ -130,7 +130,7 @@ def test_the_step_is_clipped_to_grad_clip():
 
 def test_unkept_samples_lose_their_policy_gradient_term():
     kept = _batch(advantages=(1.0, 0.0, 2.0, -1.5))
-    masked = dataclasses.replace(_batch(advantages=(1.0, 7.0, 2.0, -1.5)), advantage_keep=[True, False, True, True])
+    masked = dataclasses.replace(_batch(advantages=(1.0, 7.0, 2.0, -1.5)), keep=torch.tensor([True, False, True, True]))
     a, _, _ = _delta(kept)
     b, _, _ = _delta(masked)
     assert _close(a, b)
@@ -172,13 +172,29 @@ def test_old_logprobs_are_each_samples_own_and_give_ratio_1_on_the_first_mini_ba
     old = recompute_logprobs(model, batch, PAD, micro_batch_size=2)
     with torch.no_grad():
         for i in range(len(batch)):
-            logp, _ = response_logprobs(model, [batch.prompt_ids[i]], [batch.response_ids[i]], PAD,
+            logp, _ = response_logprobs(model, [batch.rows("prompt_ids")[i]], [batch.rows("response_ids")[i]], PAD,
                                         with_entropy=False)
-            assert len(old[i]) == len(batch.response_ids[i])
-            assert torch.allclose(torch.tensor(old[i]), logp[0].float(), atol=1e-5), f"sample {i}"
-    batch.old_logprobs = old
+            n = int(batch.response_len[i])
+            assert old.shape[1] == 4 and torch.all(old[i, n:] == 0)
+            assert torch.allclose(old[i, :n], logp[0].float(), atol=1e-5), f"sample {i}"
+    batch.old_log_probs = old
     stats = optimise(model, torch.optim.SGD(model.parameters(), lr=1.0), batch, LossSettings(), pad_id=PAD,
                      mini_batch_size=2, micro_batch_size=1, grad_clip=NO_CLIP)
     assert abs(stats.approx_kl[0]) < 1e-6 and abs(stats.approx_kl[1]) < 1e-6  # first mini-batch: pi = pi_old
     assert stats.clipfrac[0] == 0 and stats.clipfrac[1] == 0
     assert stats.optimizer_steps == 2 and abs(stats.approx_kl[2]) > 1e-6  # after a step of lr 1 it moved
+
+
+@pytest.mark.parametrize("clip_high, clipped", [(0.2, 1.0), (0.28, 0.0)])
+def test_clip_higher_reaches_the_loss(clip_high, clipped):
+    """Ratio 1.25 on every token with A > 0: clipped under the symmetric 0.2, not under clip-higher 0.28
+    (Dr.BoT); the loss is -A·1.2 or -A·1.25 per token."""
+    model = _model()
+    batch = _with_old_logprobs(model, _batch(advantages=(1.0, 0.5, 2.0, 1.5)))
+    shifted = dataclasses.replace(batch, old_log_probs=batch.old_log_probs - torch.log(torch.tensor(1.25)))
+    settings = LossSettings(clip_low=0.2, clip_high=clip_high, dual_clip_c=None)
+    with torch.no_grad():
+        total, out, _, tokens = micro_batch_loss(model, shifted, settings, PAD)
+    assert tokens == 12 and float(out.clipfrac) == pytest.approx(clipped)
+    ratio = 1.2 if clipped else 1.25
+    assert float(total) == pytest.approx(-ratio * (1.0 + 0.5 + 2.0 + 1.5) * 3 / 12, rel=1e-4)  # token-mean, 3 tokens each
