@@ -198,13 +198,7 @@ def test_docs_section_references_name_existing_headings():
 #: The most lines a module of spear_train/training may have (small modules with one job each).
 MAX_TRAINING_MODULE_LINES = 300
 #: Modules over the limit that another change is splitting (marked expected-to-fail, by name).
-BEING_SPLIT = {"run_config.py": "run_config.py is split by the config work (one source of truth for presets)"}
-
-
-@pytest.mark.parametrize("module", [
-    pytest.param(p.name, marks=pytest.mark.xfail(reason=BEING_SPLIT[p.name], strict=False))
-    if p.name in BEING_SPLIT else p.name
-    for p in sorted((ROOT / "spear_train" / "training").glob("*.py"))])
+@pytest.mark.parametrize("module", [p.name for p in sorted((ROOT / "spear_train" / "training").glob("*.py"))])
 def test_training_modules_stay_under_300_lines(module):
     lines = len((ROOT / "spear_train" / "training" / module).read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_TRAINING_MODULE_LINES, f"spear_train/training/{module} has {lines} lines"
