@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gymnasium as gym
-import numpy as np
 import torch
 
+from spear_envs.core import TaskBySeed
 from spear_train.policy.fast_decode import make_generator
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import ModelAgent
@@ -51,36 +50,10 @@ def load_run_policy(cfg: RunConfig):
         raise TrainingError(f"cannot load the model {name!r}: {exc}") from None
 
 
-def task_option(env, seed: int) -> dict:
-    """The reset option that plays the ``seed mod N``-th task of the env's split, for envs with a finite,
-    indexable task list; ``{}`` for others (the math env draws from 2**31 generated problems, so its seeded
-    draws are already distinct). ALFWorld: game ``seed mod N`` (consecutive games cycle through the task
-    types). WebShop: goal ``perm[seed mod N]`` of a fixed permutation, because consecutive goals are option
-    variants of one product."""
-    env = env.unwrapped
-    if isinstance(getattr(env, "num_games", None), int):
-        return {"game_index": seed % env.num_games}
-    if hasattr(env, "catalog") and hasattr(env, "goal_kind"):
-        n = len(env.catalog.goals(env.goal_kind, env.split))
-        return {"goal_index": int(np.random.default_rng(n).permutation(n)[seed % n])}
-    return {}
-
-
-class TaskBySeed(gym.Wrapper):
-    """``reset(seed=s)`` plays task ``s mod N`` of the split (see :func:`task_option`), so held-out seeds
-    ``0..N-1`` are ``N`` distinct tasks: ALFWorld's and WebShop's own seeded draws repeat tasks. The inner
-    env receives the choice as a reset option, so an :class:`~spear_envs.core.EpisodeRecorder` inside this
-    wrapper records it and its records replay without the wrapper."""
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            options = {**task_option(self.env, seed), **(options or {})}
-        return self.env.reset(seed=seed, options=options or None)
-
-
 @dataclass(frozen=True)
 class HeldOutEnvSpec(EnvSpec):
-    """An :class:`EnvSpec` whose envs are wrapped in :class:`TaskBySeed` (evaluation envs)."""
+    """An :class:`EnvSpec` whose envs are wrapped in :class:`~spear_envs.core.TaskBySeed` (evaluation envs:
+    reset seed ``s`` plays task ``s mod N``, asked of the env's optional task hooks)."""
 
     def make(self):
         return TaskBySeed(super().make())

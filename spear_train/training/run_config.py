@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from spear_train.task_splits import ENV_SPLITS  # train/held-out env kwargs; join the env defaults only for a family's own env
+
 ENV_IDS = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}
 SCALES = ("laptop", "paper")
 #: deepest nesting of mappings/lists accepted in a config file (the real layout nests 2 levels)
@@ -154,27 +156,6 @@ class RunConfig:
 #: SPEAR's reference buffer (2048) never fills at laptop batch sizes, and its 200-step schedules would
 #: not move in a 20-step run: the laptop scale shrinks them in proportion.
 _LAPTOP_SPEAR = dict(replay_buffer_size=32, replay_warmup_steps=10, tool_bonus_steps=20)
-
-#: Train on the train split, evaluate on a held-out one (``eval_env_kwargs`` go over ``env_kwargs``).
-#: These env kwargs join the env defaults only when the run's env is the family's own env.
-#: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
-#: small ALFWorld scenes (train games 0-1499; held-out: the 140 in-distribution eval games), WebShop's
-#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
-#: forks' default), WebShop's ``test`` goals, the math ``eval`` problems of every
-#: difficulty.
-ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
-    "laptop": {
-        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=1500),
-                         eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-        "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
-    },
-    "paper": {
-        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_in_distribution")),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="test")),
-        "math": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-    },
-}
 
 ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "laptop": {

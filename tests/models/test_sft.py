@@ -78,6 +78,10 @@ def test_recipe_round_trips_and_rejects_unknown_fields(tmp_path):
         SFTRecipe.from_dict({"lr": 1.0, "learning_rate": 2.0})
 
 
+#: the toy env is played with the alfworld family's laptop run settings, 4 turns
+TOY_RUN_SETTINGS = {"task_family": "alfworld", "max_turns": 4}
+
+
 def _toy_recipe(env_id):
     return SFTRecipe(env_id=env_id, train_tasks=24, epochs=6, batch_size=8, lr=3e-3)
 
@@ -87,7 +91,7 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
     out = tmp_path / "run"
     result = run_sft(_toy_recipe(toy_env_id), RunOptions(
         out=out, progress=False, threads=1, log_every=1,
-        eval_config=EvalConfig(tasks=4, max_steps=4, group_size=2, batch_envs=8)))
+        eval_config=EvalConfig(tasks=4, group_size=2, run_settings=TOY_RUN_SETTINGS)))
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < 0.5 * losses[0]
     assert (out / "loss.png").stat().st_size > 0
@@ -96,8 +100,9 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
         assert (model_dir / name).is_file(), name
     assert SFTRecipe.load(model_dir / "recipe.json") == _toy_recipe(toy_env_id)
     ev = result["evaluation"]
-    assert ev["greedy"]["episodes"] == 4 and ev["sampled"]["episodes"] == 8
-    assert 0 <= ev["sampled"]["mixed_group_rate"] <= 1
+    assert ev["greedy"]["episodes"] == ev["run_decoding"]["episodes"] == 4 and ev["sampled"]["episodes"] == 8
+    assert 0 <= ev["sampled"]["mixed_group_rate"] <= ev["sampled"]["pass_at_k"] <= 1
+    assert ev["config"]["run"]["max_turns"] == 4 and ev["greedy"]["mean_steps"] <= 4
 
     from spear_train.models.builtin import verify_checksum
     from spear_train.policy import load_policy
