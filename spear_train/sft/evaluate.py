@@ -136,3 +136,26 @@ def eval_settings(cfg: EvalConfig, run_cfg) -> dict:
               "constrained_decoding", "eval_temperature", "decode_backend", "eval_batch")
     run = dataclasses.asdict(run_cfg)
     return {**asdict(cfg), "run": {k: getattr(run_cfg, k) if k == "env_id" else run[k] for k in played}}
+
+
+def reevaluate_folder(folder, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
+    """Measure the policy saved in model folder ``folder`` again and replace the ``evaluation`` part of its
+    ``eval.json`` (training and data figures are kept), then rewrite its ``checksum.sha256``; the file is
+    replaced atomically. Returns the new evaluation (``spear-bench sft --eval-only``)."""
+    import json
+    from pathlib import Path
+
+    from spear_train.models.checksum import write_checksum
+    from spear_train.policy.loading import load_policy
+
+    folder = Path(folder)
+    path = folder / "eval.json"
+    document = json.loads(path.read_text()) if path.is_file() else {}
+    evaluation = evaluate_policy(load_policy(folder, device="cpu"), env_id, cfg, progress=progress)
+    document["evaluation"] = evaluation
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    if (folder / "checksum.sha256").is_file():
+        write_checksum(folder)
+    return evaluation
