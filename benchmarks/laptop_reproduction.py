@@ -115,7 +115,7 @@ def replay_stats(rows: list[dict]) -> dict:
 
 def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     """One run's entry of the results JSON."""
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
 
     keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
     essentials = {"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}

@@ -104,7 +104,7 @@ def canonical_options(setting: BenchmarkSetting, env: Any, seed: int) -> dict[st
     ``game_index``: ``{"game_index": seed mod num_games}``. ``goal_index``: ``{"goal_index": perm[seed mod n]}``
     with ``perm = default_rng(n).permutation(n)`` over the ``n`` goals of the env's split (consecutive goals
     are option variants of one product). ``none``: ``{}``. The same rule as the trainer's evaluation
-    (``spear_train.training.environment.task_option``).
+    (``spear_envs.core.task_option``, which asks the env's task hooks).
     """
     inner = getattr(env, "unwrapped", env)
     if setting.option_rule == "game_index":

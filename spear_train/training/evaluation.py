@@ -18,7 +18,7 @@ from spear_train.rollout.agents import make_agent
 from spear_train.rollout.collector import RolloutCollector
 from spear_train.rollout.samples import Episode
 from spear_train.rollout.workers import make_env_pool
-from spear_train.training.environment import env_spec, import_env_modules, rollout_config
+from spear_train.training.rollout_runner import env_spec, import_env_modules, rollout_config
 from spear_train.training.run_config import RunConfig
 from spear_train.training.seeds import derive_seed
 

@@ -154,7 +154,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, seed: int, run_dir, progress, resume: bool,
                  initial_evals: dict | None = None, dist: DistContext = SINGLE):
-        from spear_train.training import environment
+        from spear_train.training import rollout_runner, run_policy
 
         self.cfg, self.seed, self.run_dir, self.progress = cfg, seed, run_dir, progress
         self.dist = dist  # a multi-process run: see spear_train.training.distributed
@@ -165,7 +165,7 @@ class Trainer:
         self.math_env = cfg.family == "math"
         torch.manual_seed(seed)
         self.rng = torch.Generator().manual_seed(seed)
-        self.policy = environment.load_run_policy(cfg)
+        self.policy = run_policy.load_run_policy(cfg)
         self.pad_id = int(self.policy.tokenizer.pad_token_id)
         betas = tuple(cfg.adam_betas)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=cfg.lr, betas=betas,
@@ -174,7 +174,7 @@ class Trainer:
         self.buffer = ReplayBuffer(a.replay_buffer_size, a.replay_tolerate_steps, a.replay_decay_weight,
                                    a.replay_norm_by_std, a.replay_strict_positive, a.replay_requires_tool_call)
         self.history = BaselineHistory(a.baseline_buffer_size)
-        self.rollouts = environment.RolloutRunner(cfg, self.policy, dist.rank, dist.world_size)
+        self.rollouts = rollout_runner.RolloutRunner(cfg, self.policy, dist.rank, dist.world_size)
         self.step = 0
         self.eval_history: list[dict[str, Any]] = []
         self.last_eval = None
@@ -433,7 +433,7 @@ def run_folder(cfg: RunConfig, seed: int) -> Path:
 def build_run_result(cfg: RunConfig, trainer: "Trainer", records_by_seed: dict, wall_time_s: float) -> dict:
     """The result document (leaderboard schema, :mod:`spear_train.leaderboard.schema`) as a dict."""
     from spear_train.leaderboard.schema import ModelInfo, build_result
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
 
     params = sum(p.numel() for p in trainer.policy.model.parameters())
     result = build_result(
@@ -473,7 +473,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
     presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.resume_guard import check_resumed_config, config_change_row

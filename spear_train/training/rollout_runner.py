@@ -1,11 +1,10 @@
-"""Where the loop meets the policy and rollout packages: loading the run's policy, and collecting a
-training step's rollout with the model agent over an env pool (in-process or Ray workers)."""
+"""The run's envs and rollouts: how to build its training and held-out envs (:func:`env_spec`), and
+collecting a training step's rollout with the model agent over an env pool, in-process or Ray workers
+(:class:`RolloutRunner`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
 
 from spear_envs.core import TaskBySeed
 from spear_train.policy.fast_decode import make_generator
@@ -14,40 +13,8 @@ from spear_train.rollout.agents import ModelAgent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
 from spear_train.rollout.samples import Rollout
 from spear_train.rollout.workers import EnvSpec, make_env_pool
-from spear_train.training.errors import TrainingError
 from spear_train.training.run_config import RunConfig
 from spear_train.training.seeds import derive_seed
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
-    return name
-
-
-def model_name(cfg: RunConfig) -> str:
-    """``cfg.model``, or the shipped tiny policy of the env."""
-    if cfg.model:
-        return cfg.model
-    from spear_train.models.builtin import tiny_model_for_env
-
-    return tiny_model_for_env(cfg.env_id) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
-
-
-def load_run_policy(cfg: RunConfig):
-    """The policy the run starts from (``TrainingError`` with the loader's message if unavailable)."""
-    from spear_train.models.builtin import BuiltinModelError
-    from spear_train.policy.loading import PolicyLoadError, load_policy
-
-    dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
-    name = model_name(cfg)
-    try:
-        return load_policy(name, device=resolve_device(cfg.device), dtype=dtype,
-                           gradient_checkpointing=cfg.gradient_checkpointing)
-    except (PolicyLoadError, BuiltinModelError, KeyError) as exc:
-        raise TrainingError(f"cannot load the model {name!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
