@@ -13,15 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sft",
         help="train a policy by SFT on expert episodes (builds the tiny built-in policy by default)",
         description="Play the env's expert on generated training tasks, train a policy on one example per "
-        "agent turn (loss on the reply tokens only), checkpoint periodically, and evaluate on held-out "
-        "tasks (success, mean score, invalid-action rate, mixed groups of 4 at temperature 1.0). Without "
+        "agent turn (loss on the reply tokens only), checkpoint periodically, and evaluate on the held-out "
+        "tasks `spear-bench run`'s laptop evaluation plays, with its harness and decoding (greedy, run's T=0.4, "
+        "and groups of 4 at T=1.0 with pass@4 and mixed groups; docs/models.md, 'Evaluation'). Without "
         "--model this builds a game-trained tokenizer and a ~1M-parameter model with the recipe the "
         "shipped spear-tiny-* checkpoints were trained with.",
     )
     p.add_argument("--env", required=True, help="alfworld, webshop, math, or a full env id")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
                    help="fine-tune this model (e.g. smollm2-135m or a folder) instead of the tiny one "
-                   "(default: build the tiny one)")
+                   "(default: build the tiny one); with --eval-only the model to evaluate (default: the env's "
+                   "shipped spear-tiny-* policy)")
     p.add_argument("--minutes", type=float, default=None,
                    help="training time budget (the learning rate anneals within it); default: the recipe's epochs")
     p.add_argument("--out", type=Path, default=None,

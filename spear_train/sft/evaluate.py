@@ -126,7 +126,8 @@ def evaluate_policy(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progres
         label = f"eval {name} (T={play['temperature']:g})" if progress else ""
         episodes = evaluate(run_cfg, "model", policy, seed=seed, progress=label, **play).summaries
         result[name] = summarize(episodes, final_scores(run_cfg, episodes))
-    result["sampled"].update(group_figures(episodes))
+        if play.get("group_size", 1) > 1:
+            result[name].update(group_figures(episodes))
     return result
 
 

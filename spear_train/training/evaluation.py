@@ -1,4 +1,7 @@
-"""Evaluation on the env's held-out split: success rate and mean score with their standard errors.
+"""The one evaluation harness: success rate and mean score with their standard errors on the env's held-out
+split. ``spear-bench run`` (step 0, periodic, final), ``spear-bench eval --agent model|expert|random``
+(:mod:`spear_train.training.eval_result`) and ``spear-bench sft``'s ``eval.json``
+(:mod:`spear_train.sft.evaluate`, which adds greedy and grouped figures on top) all play :func:`evaluate`.
 
 Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``: ``N``
 distinct tasks of the held-out split (task ``i mod split size``), the same at every evaluation of a run,
