@@ -144,3 +144,22 @@ def test_cli_rejects_unknown_env_and_bad_budget(capsys):
     assert "no SFT recipe" in capsys.readouterr().err
     assert main(["sft", "--env", "alfworld", "--minutes", "0"]) == 2
     assert "--minutes must be positive" in capsys.readouterr().err
+
+
+def test_eval_only_rewrites_the_evaluation_and_keeps_the_rest(toy_env_id, tiny_policy_dir, tmp_path):
+    import shutil
+
+    from spear_train.models.checksum import verify_checksum, write_checksum
+    from spear_train.sft.evaluate import reevaluate_folder
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_policy_dir, folder)
+    (folder / "eval.json").write_text(json.dumps({"training": {"steps": 3}, "evaluation": {"stale": True}}))
+    write_checksum(folder)
+    cfg = EvalConfig(tasks=2, group_size=2, run_settings=TOY_RUN_SETTINGS)
+    evaluation = reevaluate_folder(folder, toy_env_id, cfg, progress=False)
+    document = json.loads((folder / "eval.json").read_text())
+    assert document["training"] == {"steps": 3}
+    assert document["evaluation"] == json.loads(json.dumps(evaluation)) and "stale" not in document["evaluation"]
+    assert evaluation["run_decoding"]["episodes"] == 2 and evaluation["sampled"]["episodes"] == 4
+    verify_checksum(folder)  # the checksum was rewritten with the new eval.json
