@@ -84,10 +84,20 @@ def summarize(episodes: list[Episode], scores: list[float]) -> dict:
 
 
 def final_scores(run_cfg, episodes: list[Episode]) -> list[float]:
-    """Each episode's final ``info["score"]`` (1.0/0.0 from ``won`` where the env reports none), read from
-    its replay in a fresh held-out env (:func:`~spear_train.training.evaluation.episode_records`)."""
+    """Each episode's final ``info["score"]``, read from its replay in a fresh held-out env
+    (:func:`~spear_train.training.evaluation.episode_records`); for envs whose ``info`` has no ``score``
+    (checked on one reset, so they are not replayed) 1.0 for a win, 0.0 otherwise."""
     from spear_train.training.evaluation import episode_records
+    from spear_train.training.rollout_runner import env_spec, import_env_modules
 
+    import_env_modules(run_cfg)
+    env = env_spec(run_cfg, held_out=True).make()
+    try:
+        graded = "score" in env.reset(seed=0)[1]
+    finally:
+        env.close()
+    if not graded:
+        return [float(e.won) for e in episodes]
     records = iter(episode_records(run_cfg, episodes))
     scores = []
     for e in episodes:
