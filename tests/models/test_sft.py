@@ -121,6 +121,14 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
     assert out_ids[0, len(data[0].prompt_ids):].tolist() == data[0].response_ids
 
 
+def test_an_evaluation_the_harness_cannot_play_is_refused_before_training(toy_env_id, tmp_path):
+    from spear_train.training.run_config import ConfigError
+
+    with pytest.raises(ConfigError, match="task_family"):  # an env outside the families needs its run settings
+        run_sft(_toy_recipe(toy_env_id), RunOptions(out=tmp_path / "run", progress=False, eval_config=EvalConfig(tasks=2)))
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_continues_from_the_last_checkpoint(toy_env_id, tmp_path, monkeypatch):
     monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
