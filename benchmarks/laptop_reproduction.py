@@ -56,7 +56,7 @@ from spear_train.training.run_config import resolve_run_config
 
 ENVS = ("alfworld", "webshop", "math")
 PAIRS = {"alfworld": ("grpo", "drbot", "gigpo"), "webshop": ("grpo", "drbot", "gigpo"), "math": ("grpo", "drbot")}
-ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.training.scales.ENV_SPLITS)
+ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.task_splits.ENV_SPLITS)
 RESULT_NAME = "laptop_reproduction"
 #: Run-config keys that select each env (tests point an entry at a toy env; --config cannot, flags win).
 ENV_FLAGS: dict[str, dict] = {env: {"env": env} for env in ENVS}
@@ -115,7 +115,7 @@ def replay_stats(rows: list[dict]) -> dict:
 
 def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     """One run's entry of the results JSON."""
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
 
     keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
     essentials = {"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}

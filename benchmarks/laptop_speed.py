@@ -134,7 +134,7 @@ def make_trainer(env: str, seed: int, out: Path):
 def warm_caches(trainer, steps: int, eval_episodes: int) -> None:
     """Reset the envs on every task the run will play, so on-disk caches are built before timing."""
     from spear_train.rollout.workers import make_env_pool
-    from spear_train.training.environment import env_spec
+    from spear_train.training.rollout_runner import env_spec
     from spear_train.training.loop import derive_seed
 
     cfg, pool = trainer.cfg, trainer.rollouts.pool

@@ -62,7 +62,8 @@ def main() -> None:
     from spear_train.cli.sft_cmd import ENV_ALIASES
     from spear_train.policy import load_policy
     from spear_train.sft.data import expert_examples, tokenize_examples
-    from spear_train.sft.evaluate import EvalConfig, run_episodes
+    from spear_train.sft.evaluate import eval_run_config
+    from spear_train.training.evaluation import evaluate
     from spear_train.sft.recipe import default_recipe
     from spear_train.sft.trainer import RunOptions, build_policy, data_cache_file
 
@@ -90,13 +91,13 @@ def main() -> None:
     if "smollm2-135m" in speeds:
         print(f"SFT speed ratio tiny / smollm2-135m: {speeds['tiny'] / speeds['smollm2-135m']:.1f}x")
 
-    cfg = EvalConfig(tasks=args.eval_tasks, batch_envs=args.eval_tasks)
+    cfg = eval_run_config(env_id, args.eval_tasks)  # the laptop evaluation every command plays
     rates = {}
     for name, policy in policies.items():
         t0 = time.perf_counter()
-        results = run_episodes(policy, env_id, list(range(args.eval_tasks)), cfg, 0.0, progress=False)
+        results = evaluate(cfg, "model", policy, temperature=0.0).summaries
         wall = time.perf_counter() - t0
-        steps = sum(r.steps for r in results)
+        steps = sum(r.length for r in results)
         rates[name] = len(results) / wall
         print(f"eval {name:13s}: {rates[name]:.3f} episodes/s, {steps / wall:.1f} env steps/s "
               f"({len(results)} greedy episodes, {steps} steps, {wall:.1f} s)")

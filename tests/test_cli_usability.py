@@ -60,14 +60,20 @@ def test_sft_ends_with_a_short_summary(tmp_path):
                            "parameters": 1_000_000},
               "data": {"episodes": 500},
               "evaluation": {"env_id": "spear/ALFWorld-v0", "config": {"tasks": 100},
-                             "greedy": {"episodes": 100, "success": 0.13, "invalid_rate": 0.02},
+                             "greedy": {"episodes": 100, "success": 0.13, "inadmissible_rate": 0.02},
                              "sampled": {"episodes": 400, "success": 0.1}}}
     lines = summary_lines(result, tmp_path)
+    model = tmp_path / "model"
     assert lines[0] == "trained 120 steps (2.00 epochs) in 61 s (900 tokens/s, 1,000,000 parameters)"
-    assert lines[1] == "held-out greedy: success 13.0% over 100 episodes, invalid actions 2.0%"
-    assert lines[2] == "held-out sampled: success 10.0% over 400 episodes"
-    assert lines[-2:] == [f"every figure: {tmp_path / 'model' / 'eval.json'}", f"model saved to {tmp_path / 'model'}"]
+    assert lines[1] == f"{model} held-out greedy: success 13.0% over 100 episodes, inadmissible actions 2.0%"
+    assert lines[2] == f"{model} held-out sampled: success 10.0% over 400 episodes"
+    assert lines[-2:] == [f"every figure: {model / 'eval.json'}", f"model saved to {model}"]
     assert len(summary_lines({"training": {}}, tmp_path)) == 2  # no evaluation (--eval-tasks 0)
+    # --eval-only: no training line, the model named, its own folder's eval.json
+    only = summary_lines({"evaluation": result["evaluation"]}, tmp_path, name="spear-tiny-alfworld")
+    assert only == ["spear-tiny-alfworld held-out greedy: success 13.0% over 100 episodes, inadmissible actions 2.0%",
+                    "spear-tiny-alfworld held-out sampled: success 10.0% over 400 episodes",
+                    f"every figure: {tmp_path / 'eval.json'}"]
 
 
 def test_eval_episodes_0_is_refused_by_run_and_eval_alike(capsys):

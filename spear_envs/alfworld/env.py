@@ -136,6 +136,21 @@ class ALFWorldEnv(TextEnv):
         return {"source": "generated", "generator_version": gen.GENERATOR_VERSION, "split": self.split,
                 "scene_size": self.scene_size, "task_types": list(self.task_types), "num_games": self.num_games}
 
+    # ----------------------------------------------------------------- optional contract hooks
+    def task_count(self) -> int:
+        """The split's games: task ``i`` is game ``i`` (consecutive games cycle through the task types)."""
+        return self.num_games
+
+    def task_options(self, index: int) -> dict[str, Any]:
+        return {"game_index": self._check_task_index(index)}
+
+    def expert_action(self) -> str:
+        """The expert's next action (also in ``info["expert_action"]``); needs ``expert=...``."""
+        if self._expert is None or self._episode is None:
+            raise NotImplementedError("ALFWorld's expert is off: build the env with expert='handcoded' (or "
+                                      "'planner') and reset it")
+        return self._expert_next
+
     # ----------------------------------------------------------------- TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         index = int(self.np_random.integers(self.num_games))
@@ -183,7 +198,7 @@ class ALFWorldEnv(TextEnv):
             "action_valid": action_valid,
         }
         if self._expert is not None:
-            info["expert_action"] = self._expert.next_action()
+            info["expert_action"] = self._expert_next = self._expert.next_action()
         return info
 
     # ----------------------------------------------------------------- pickling

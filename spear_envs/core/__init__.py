@@ -5,9 +5,10 @@ from spear_envs.core.registry import SPEAR_ENVS, EnvInfo, register_text_env
 from spear_envs.core.cache import cache_dir, cache_root
 from spear_envs.core.spaces import UnicodeText
 from spear_envs.core.text_env import INFO_KEYS, ActionTooLongError, ResetNeeded, TextEnv
+from spear_envs.core.task_by_seed import TaskBySeed, task_option
 
 __all__ = [
     "cache_dir", "cache_root", "INFO_KEYS", "ActionTooLongError", "ResetNeeded", "TextEnv", "UnicodeText",
     "SPEAR_ENVS", "EnvInfo", "register_text_env",
-    "EpisodeRecord", "EpisodeRecorder", "ReplayResult", "StepRecord", "replay",
+    "EpisodeRecord", "EpisodeRecorder", "ReplayResult", "StepRecord", "replay", "TaskBySeed", "task_option",
 ]

@@ -28,8 +28,17 @@ Contract (checked for every registered env by ``tests/envs/test_contract.py``):
 * The env truncates by itself after ``max_steps`` steps (registration uses the same number as
   ``max_episode_steps``), so it behaves the same whether built by ``gym.make`` or directly.
 
+Optional hooks (the defaults say "not offered"; ``tests/envs/test_contract.py`` checks what an env offers):
+
+* :meth:`TextEnv.task_count` and :meth:`TextEnv.task_options`: envs with a finite, indexable task list
+  say how many tasks the split holds and which reset options play task ``i``, so a trainer can sweep
+  ``N`` distinct tasks (:class:`~spear_envs.core.task_by_seed.TaskBySeed`) instead of guessing from
+  the env's attributes. Envs that draw from an effectively unbounded task space return ``None``.
+* :meth:`TextEnv.expert_action`: the env's scripted expert's next action for the current state
+  (``NotImplementedError`` where the env has none, or it is switched off).
+
 Subclasses implement :meth:`TextEnv._reset` and :meth:`TextEnv._step`, and may override
-:meth:`TextEnv.data_fingerprint`.
+:meth:`TextEnv.data_fingerprint` and the optional hooks.
 """
 
 from __future__ import annotations
@@ -97,6 +106,29 @@ class TextEnv(gym.Env[str, str]):
     def data_fingerprint(self) -> dict[str, Any]:
         """What data the env runs on (generator version and split, or hashes of real files)."""
         return {}
+
+    # ----------------------------------------------------------------- optional hooks
+    def task_count(self) -> int | None:
+        """How many distinct tasks :meth:`task_options` can select, or ``None`` (the default) when the env
+        has no finite, indexable task list (its seeded draws are the tasks)."""
+        return None
+
+    def task_options(self, index: int) -> dict[str, Any]:
+        """The ``reset`` options that play task ``index`` (``0 <= index < task_count()``); a ``ValueError``
+        names a bad index. Envs whose :meth:`task_count` is ``None`` raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{type(self).__name__} has no indexable task list (task_count() is None)")
+
+    def expert_action(self) -> str:
+        """The scripted expert's next action in the current state (after ``reset``). The default raises
+        ``NotImplementedError``: the env offers no expert."""
+        raise NotImplementedError(f"{type(self).__name__} offers no scripted expert")
+
+    def _check_task_index(self, index: int) -> int:
+        """``index`` if it is an int in ``[0, task_count())``, else a ``ValueError`` naming it."""
+        count = self.task_count()
+        if isinstance(index, bool) or not isinstance(index, int) or count is None or not 0 <= index < count:
+            raise ValueError(f"task index must be an int in [0, {count}), got {index!r}")
+        return index
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:

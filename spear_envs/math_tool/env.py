@@ -113,6 +113,18 @@ class MathToolEnv(TextEnv):
         self._answer: str | None = None
         self._correct = False
 
+    # ------------------------------------------------------------------------------ optional contract hooks
+    # task_count() stays None: the seeded draw is the task (2**31 generated problems, or a file row).
+    def expert_action(self) -> str:
+        """The scripted solver (generated problems only): first a ``code_interpreter`` call running the
+        problem's solution code, then the boxed last line the tool printed."""
+        from spear_envs.math_tool.scripted_solver import final_turn, tool_call_turn
+
+        if self.problem is None or self._file_problems is not None:
+            raise NotImplementedError("MathTool's scripted solver needs a generated problem (no problems_path) "
+                                      "and a reset env")
+        return tool_call_turn(self.problem) if self.steps_taken == 0 else final_turn(self._last_observation)
+
     # ------------------------------------------------------------------------------ TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         index = options.get("index")

@@ -26,6 +26,8 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+import numpy as np
+
 from spear_envs.core.text_env import TextEnv
 from spear_envs.webshop.catalog import Catalog, CatalogSource, catalog_size, default_data_dir, get_catalog
 from spear_envs.webshop.goal_generator import SPLITS, Goal
@@ -93,6 +95,8 @@ class WebShopEnv(TextEnv):
         self._catalog.goals(goals, split)  # fail now on an unknown goal kind
         self._nouns = get_noun_extractor(noun_extractor)
         self._shop: Shop | None = None
+        self._task_order = None  # task_options' permutation of the split's goals
+        self._expert_plan, self._expert_next = None, None  # expert_action's per-episode plan
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -120,6 +124,33 @@ class WebShopEnv(TextEnv):
             "noun_extractor": self._nouns.name,
         }
 
+    # ------------------------------------------------------------------ optional contract hooks
+    def task_count(self) -> int:
+        """The goals of the env's split and goal kind."""
+        return len(self._catalog.goals(self.goal_kind, self.split))
+
+    def task_options(self, index: int) -> dict[str, Any]:
+        """Task ``i`` is goal ``perm[i]`` of a fixed permutation of the split's goals (seeded by their
+        count), because consecutive goals are option variants of one product: tasks ``0..N-1`` of a sweep
+        are then ``N`` different products."""
+        count = self.task_count()
+        if self._task_order is None or len(self._task_order) != count:
+            self._task_order = np.random.default_rng(count).permutation(count)
+        return {"goal_index": int(self._task_order[self._check_task_index(index)])}
+
+    def expert_action(self) -> str:
+        """The scripted buyer (:mod:`spear_envs.webshop.scripted_buyer`, an oracle that knows the target):
+        its next action for the current page. Asking twice before a step gives the same action."""
+        from spear_envs.webshop.scripted_buyer import expert_actions
+
+        if self._shop is None:
+            raise NotImplementedError("WebShop's scripted buyer needs a reset env")
+        if self._expert_next is None:
+            if self._expert_plan is None:
+                self._expert_plan = expert_actions(self)
+            self._expert_next = next(self._expert_plan, "click[buy now]")
+        return self._expert_next
+
     # ------------------------------------------------------------------ TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         split = options.get("split", self.split)
@@ -135,11 +166,13 @@ class WebShopEnv(TextEnv):
         else:
             index = goals.sample(self.np_random)
         goal = goals[index]
+        self._expert_plan, self._expert_next = None, None
         self._shop = Shop(self._catalog, goal, self._nouns, **self._shop_options)
         return self._observation(), self._info(True, split=split)
 
     def _step(self, action: str) -> tuple[str, float, bool, dict[str, Any]]:
         assert self._shop is not None
+        self._expert_next = None  # the buyer's plan reads the page this step leads to
         try:
             reward_info = self._shop.step(action)
         except InvalidAction as exc:
@@ -186,6 +219,7 @@ class WebShopEnv(TextEnv):
     # ------------------------------------------------------------------ pickling (the catalog is shared, not copied)
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state["_expert_plan"] = None  # a generator; a restored env's expert plans afresh from its page
         shop = state.pop("_shop")
         state.pop("_catalog"), state.pop("_nouns")
         state["_shop_data"] = (shop.goal, copy.deepcopy(shop.state)) if shop else None

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.agent == "model":
         import dataclasses
 
-        from spear_train.training.environment import load_run_policy, model_name
+        from spear_train.training.run_policy import load_run_policy, model_name
         from spear_train.training.loop import TrainingError
 
         name = args.checkpoint or model_name(cfg)

@@ -11,7 +11,7 @@ A :class:`BenchmarkSetting` is one fixed task set of one env on one *track*:
 Tracks per env: ``paper`` (the benchmark setting: registered turn limit, default data, held-out split; what
 ``spear-bench eval --scale paper`` plays) and ``laptop`` (exactly what ``spear-bench run``'s default
 laptop evaluation plays: smaller ALFWorld scenes, shorter turn limits). The laptop settings mirror
-``spear_train.training.run_config`` (``ENV_DEFAULTS``/``ENV_SPLITS`` at ``scale=laptop``);
+``spear_train.training.scales.ENV_DEFAULTS`` and ``spear_train.task_splits.ENV_SPLITS`` at ``scale=laptop``;
 ``tests/leaderboard/test_settings.py`` fails when the two drift apart, and the fix is a new setting
 version here. Other envs (tests, plugins) add settings with :func:`register_setting`.
 """
@@ -104,7 +104,7 @@ def canonical_options(setting: BenchmarkSetting, env: Any, seed: int) -> dict[st
     ``game_index``: ``{"game_index": seed mod num_games}``. ``goal_index``: ``{"goal_index": perm[seed mod n]}``
     with ``perm = default_rng(n).permutation(n)`` over the ``n`` goals of the env's split (consecutive goals
     are option variants of one product). ``none``: ``{}``. The same rule as the trainer's evaluation
-    (``spear_train.training.environment.task_option``).
+    (``spear_envs.core.task_option``, which asks the env's task hooks).
     """
     inner = getattr(env, "unwrapped", env)
     if setting.option_rule == "game_index":

@@ -55,45 +55,13 @@ class StepOutcome:
 EXPERT_ENV_KWARGS: dict[str, dict[str, Any]] = {"spear/ALFWorld-v0": {"expert": "handcoded"}}
 
 
-def _math_solver_turn(env, observation: str) -> str:
-    """MathTool's scripted solver: call the tool with the solution code, then box what it printed."""
-    from spear_envs.math_tool.scripted_solver import final_turn, tool_call_turn
-
-    return tool_call_turn(env.unwrapped.problem) if env.unwrapped.steps_taken == 0 else final_turn(observation)
-
-
-def _webshop_buyer(env):
-    """WebShop's scripted buyer: a generator of the episode's actions (it reads the page after each)."""
-    from spear_envs.webshop.scripted_buyer import expert_actions
-
-    return expert_actions(env.unwrapped)
-
-
-#: Scripted experts that live outside the env (env id -> f(env, last observation) -> action).
-EXPERT_FUNCTIONS = {"spear/MathTool-v0": _math_solver_turn}
-#: Scripted experts that plan a whole episode (env id -> f(env) -> iterator of actions, made after reset).
-EXPERT_PLANS = {"spear/WebShop-v0": _webshop_buyer}
-
-
-def expert_action(env, info: dict[str, Any], observation: str = "") -> str:
-    """The env's scripted expert action for its current state.
-
-    The env reports it in ``info["expert_action"]`` (ALFWorld built with ``expert=...``, see
-    :data:`EXPERT_ENV_KWARGS`), or :data:`EXPERT_FUNCTIONS` has one for its id (MathTool's scripted
-    solver), or the env has an ``expert_action()`` method. (Whole-episode experts, WebShop's scripted
-    buyer, are in :data:`EXPERT_PLANS` and driven by :class:`EnvHost`.)
-    """
-    if info.get("expert_action"):
-        return info["expert_action"]
-    env_id = env.spec.id if env.spec is not None else ""
-    if env_id in EXPERT_FUNCTIONS:
-        return EXPERT_FUNCTIONS[env_id](env, observation)
+def expert_action(env) -> str:
+    """The env's scripted expert action for its current state: the env's own
+    :meth:`~spear_envs.core.TextEnv.expert_action` (the one place experts live; ALFWorld needs its expert
+    switched on, :data:`EXPERT_ENV_KWARGS`). ``NotImplementedError`` names an env that offers none."""
     expert = getattr(env.unwrapped, "expert_action", None)
     if expert is None:
-        raise NotImplementedError(
-            f"{type(env.unwrapped).__name__} offers no scripted expert (no info['expert_action'], no "
-            f"expert_action() method); for ALFWorld build the env with {EXPERT_ENV_KWARGS['spear/ALFWorld-v0']}"
-        )
+        raise NotImplementedError(f"{type(env.unwrapped).__name__} offers no scripted expert (no expert_action())")
     return expert()
 
 
@@ -109,18 +77,15 @@ class EnvHost:
         self.spec = spec
         self.envs = [spec.make() for _ in range(num_envs)]
         self._received: list[list[str]] = [[] for _ in range(num_envs)]
-        self._last: list[tuple[str, dict[str, Any]]] = [("", {}) for _ in range(num_envs)]
-        self._plans: list[Any] = [None] * num_envs  # per-episode expert iterators (EXPERT_PLANS)
 
     def reset(self, seeds: Sequence[int]) -> list[StepOutcome]:
         if len(seeds) != len(self.envs):
             raise ValueError(f"reset needs one seed per env ({len(self.envs)}), got {len(seeds)}")
         outcomes = []
         for k, (env, seed) in enumerate(zip(self.envs, seeds)):
-            self._received[k], self._plans[k] = [], None
+            self._received[k] = []
             try:
                 obs, info = env.reset(seed=int(seed))
-                self._last[k] = (obs, info)
                 outcomes.append(StepOutcome(obs, 0.0, False, False, info))
             except Exception as exc:  # an engine failure fails this episode, not the batch
                 outcomes.append(StepOutcome(error=f"reset failed: {type(exc).__name__}: {exc}"))
@@ -132,22 +97,14 @@ class EnvHost:
             self._received[k].append(action)
             try:
                 obs, reward, term, trunc, info = self.envs[k].step(action)
-                self._last[k] = (obs, info)
                 outcomes[k] = StepOutcome(obs, float(reward), bool(term), bool(trunc), info)
             except Exception as exc:
                 outcomes[k] = StepOutcome(error=f"step failed: {type(exc).__name__}: {exc}")
         return outcomes
 
     def expert_actions(self, indices: Sequence[int]) -> dict[int, str]:
-        out = {}
-        for k in indices:
-            if self.spec.env_id in EXPERT_PLANS:
-                if self._plans[k] is None:
-                    self._plans[k] = EXPERT_PLANS[self.spec.env_id](self.envs[k])
-                out[k] = next(self._plans[k], "")  # "" once the plan is spent: the env answers as usual
-            else:
-                out[k] = expert_action(self.envs[k], self._last[k][1], self._last[k][0])
-        return out
+        """Each listed env's expert action (:func:`expert_action`)."""
+        return {k: expert_action(self.envs[k]) for k in indices}
 
     def received_actions(self) -> list[list[str]]:
         return [list(a) for a in self._received]

@@ -1,178 +1,172 @@
-"""Evaluation of a policy on held-out generated tasks: success, mean score, invalid actions, mixed groups.
-
-A small lock-step loop (no training records): ``batch_envs`` envs at a time, each turn's prompt built by
-the rollout's prompt builder and encoded by :meth:`Policy.prompt_ids`, responses sampled with the
-rollout's :class:`~spear_train.policy.generation.HFGenerator` (plain temperature sampling, no hidden
-top-k), parsed by the builder (docs/rollouts.md, 'Action parsing (format validity)') and sent to the env.
+"""``spear-bench sft``'s evaluation (``eval.json``): the figures of a policy on the held-out tasks, played by
+the one evaluation harness (:func:`spear_train.training.evaluation.evaluate`) that ``spear-bench run`` and
+``spear-bench eval`` use, on exactly the tasks and with exactly the decoding of ``spear-bench run``'s laptop
+evaluation (:func:`eval_run_config`: the laptop defaults of the env, held-out reset seeds ``0..N-1``, one
+distinct task each; turn limit, reply budget, history, constrained decoding, decode backend of the run).
 
 Figures (``evaluate_policy`` returns them as a dict, the trainer writes them to ``eval.json``):
 
-* ``greedy``: one greedy episode per task: ``success``, ``mean_score``, ``invalid_rate`` (steps whose
-  reply was format-invalid or that the env did not accept), with its two parts ``format_invalid_rate``
-  and ``inadmissible_rate``, and ``mean_steps``;
-* ``run_decoding``: one episode per task at ``run_temperature``, the evaluation temperature
-  ``spear-bench run`` uses by default (the same figures);
-* ``sampled``: ``group_size`` episodes per task at ``temperature``: the same figures, plus
-  ``mixed_group_rate`` (share of tasks whose group holds both a success and a failure, the groups that
-  carry a GRPO signal) and ``pass_at_k``.
+* ``run_decoding``: one episode per task at the run's evaluation temperature (0.4) with the sampling seed
+  of a run with seed ``run_seed`` (:func:`~spear_train.training.evaluation.eval_agent_seed`): the very
+  episodes of ``spear-bench run``'s step-0 evaluation of this policy, so the two figures are the same;
+* ``greedy``: one greedy episode per task;
+* ``sampled``: ``group_size`` episodes per task at ``temperature`` (1.0, the run's training temperature),
+  plus ``mixed_group_rate`` (share of tasks whose group holds both a success and a failure: the groups that
+  carry a GRPO signal) and ``pass_at_k`` (share of tasks with at least one success).
 
-With ``constrained=True`` every turn whose admissible actions can be enumerated (no ``search[<query>]``-style
-template among them) is decoded under the admissible-action trie (:mod:`spear_train.policy.constrained`, the
-same template the SFT replies use). :func:`eval_config_for` gives an env's settings: the turn limit, reply
-budget and decoding (free or constrained) of ``spear-bench run``'s laptop defaults, so the figures describe
-the policy as a run uses it.
+Each holds ``episodes``, ``success`` ± ``success_se`` (``sqrt(p(1-p)/n)``), ``mean_score`` (the env's final
+``info["score"]`` where it grades, e.g. WebShop's purchase score in [0, 1]; else 1 for a win, 0 otherwise),
+``format_invalid_rate`` (steps whose reply the parser rejected), ``inadmissible_rate`` (steps whose action
+the env did not accept, malformed replies included) and ``mean_steps``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import asdict, dataclass, field
 
-from tqdm import tqdm
-
-from spear_envs.agent_io import AgentMemory, prompt_builder_for
-from spear_train.policy.constrained import admissible_trie
-from spear_train.policy.generation import HFGenerator, SamplingConfig
-from spear_train.policy.loading import Policy
-from spear_train.sft.data import expert_source
+from spear_train.rollout.samples import Episode
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Held-out evaluation settings (seeds ``first_seed + i`` of the env's ``eval`` split)."""
+    """What ``eval.json`` measures: ``tasks`` held-out tasks (reset seeds ``0..tasks-1``); the run seed
+    whose step-0 evaluation ``run_decoding`` reproduces; the groups of the ``sampled`` figure."""
 
     tasks: int = 100
-    first_seed: int = 1_000_000
-    max_steps: int = 40
+    run_seed: int = 0
     group_size: int = 4
     temperature: float = 1.0
-    max_new_tokens: int = 24
-    batch_envs: int = 100
-    history_length: int = 2
-    seed: int = 0
-    run_temperature: float = 0.4
-    constrained: bool = False
+    #: run settings over the laptop defaults (laid out like a run's YAML), e.g. ``task_family`` for an env
+    #: outside the three families; empty for the shipped policies
+    run_settings: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.tasks < 1 or self.group_size < 1 or self.temperature < 0:
+            raise ValueError(f"EvalConfig needs tasks >= 1, group_size >= 1, temperature >= 0; got {self}")
 
 
 def eval_config_for(env_id: str, tasks: int = 100, **overrides) -> EvalConfig:
-    """The evaluation settings for ``env_id``: ``spear-bench run``'s laptop turn limit, decoding and
-    evaluation temperature, and the SFT recipe's reply budget (so a reply the policy was trained on always fits)."""
-    from spear_train.sft.recipe import default_recipe
-    from spear_train.training.run_config import ENV_IDS, RunConfig
-    from spear_train.training.scales import ENV_DEFAULTS
-
-    family = next((k for k, v in ENV_IDS.items() if v == env_id), None)
-    run_defaults = ENV_DEFAULTS["laptop"].get(family, {})
-    settings = dict(tasks=tasks, max_steps=run_defaults.get("max_turns", EvalConfig.max_steps),
-                    max_new_tokens=default_recipe(env_id).max_response_tokens,
-                    run_temperature=RunConfig.eval_temperature,
-                    constrained=run_defaults.get("constrained_decoding", RunConfig.constrained_decoding))
-    return EvalConfig(**{**settings, **overrides})
+    """The evaluation settings of ``spear-bench sft --env ENV --eval-tasks N`` (the env's own settings come
+    from :func:`eval_run_config`)."""
+    return EvalConfig(tasks=tasks, **overrides)
 
 
-@dataclass
-class EpisodeResult:
-    task_index: int
-    won: bool
-    score: float
-    steps: int
-    format_invalid: int
-    inadmissible: int
+def eval_run_config(env_id: str, tasks: int, run_settings: dict | None = None):
+    """The :class:`~spear_train.training.run_config.RunConfig` of ``spear-bench run --env ENV`` at laptop
+    scale with ``tasks`` evaluation episodes (``run_settings`` over it): the settings every figure here is
+    played with."""
+    from spear_train.training.run_config import ENV_IDS, resolve_run_config
+
+    family = next((k for k, v in ENV_IDS.items() if v == env_id), env_id)
+    return resolve_run_config({"env": family, "scale": "laptop", "eval_episodes": tasks}, sets=run_settings,
+                              sets_source="the SFT evaluation's run_settings")
 
 
-def run_episodes(policy: Policy, env_id: str, task_indices: list[int], cfg: EvalConfig, temperature: float,
-                 progress: bool = True, desc: str = "eval") -> list[EpisodeResult]:
-    """Play one episode per entry of ``task_indices`` (task ``cfg.first_seed + index``) with ``policy``."""
-    source = expert_source(env_id)
-    builder = prompt_builder_for(env_id, history_length=cfg.history_length)
-    generator = HFGenerator(policy.model, policy.tokenizer)
-    sampling = SamplingConfig(temperature=temperature, max_new_tokens=cfg.max_new_tokens)
-    results: list[EpisodeResult] = []
-    bar = tqdm(total=len(task_indices), desc=desc, unit="ep", disable=not progress)
-    # envs are reset per task and reused across chunks: building one can be costly (ALFWorld's engine
-    # copies its planner library for every instance)
-    envs = [source.make_env("eval") for _ in range(min(cfg.batch_envs, len(task_indices)))]
-    try:
-        for start in range(0, len(task_indices), cfg.batch_envs):
-            chunk = task_indices[start:start + cfg.batch_envs]
-            results.extend(_play_chunk(policy, envs[: len(chunk)], chunk, builder, generator, sampling, cfg, start,
-                                       source))
-            bar.update(len(chunk))
-    finally:
-        for env in envs:
-            env.close()
-    bar.close()
-    return results
+def summarize(episodes: list[Episode], scores: list[float]) -> dict:
+    """The figures of one set of episodes (``scores``: each episode's final score, same order)."""
+    from spear_train.training.evaluation import mean_se
 
-
-def _play_chunk(policy, envs, chunk, builder, generator, sampling, cfg, call_index, source):
-    memories, infos, results = [], [], []
-    for env, index in zip(envs, chunk):
-        obs, info = env.reset(seed=cfg.first_seed + index, options=source.reset_options("eval") or None)
-        memories.append(AgentMemory.start(obs, info))
-        infos.append(info)
-        results.append(EpisodeResult(index, bool(info["won"]), _score(info), 0, 0, 0))
-    active = [k for k in range(len(envs)) if not results[k].won]
-    step = 0
-    while active and step < cfg.max_steps:
-        prompts = [policy.prompt_ids(builder.messages(memories[k])) for k in active]
-        tries = None
-        if cfg.constrained:
-            tries = [admissible_trie(policy.tokenizer, memories[k].admissible_actions, generator.stop_ids[0])
-                     for k in active]
-        batch = generator.generate(prompts, sampling, tries=tries, seed=cfg.seed + 1000 * call_index + step)
-        still = []
-        for k, gen in zip(active, batch.generations):
-            reply = policy.tokenizer.decode(gen.token_ids, skip_special_tokens=True)
-            parsed = builder.parse(reply)
-            obs, _, terminated, truncated, info = envs[k].step(parsed.action[: envs[k].unwrapped.max_action_length])
-            memories[k].record(parsed.action, obs, info)
-            r = results[k]
-            r.steps += 1
-            r.format_invalid += not parsed.valid
-            r.inadmissible += parsed.valid and not info["action_valid"]
-            r.won, r.score = bool(info["won"]), _score(info)
-            if not (terminated or truncated):
-                still.append(k)
-        active = still
-        step += 1
-    return results
-
-
-def _score(info: dict) -> float:
-    score = info.get("score")
-    return float(score) if isinstance(score, (int, float)) else float(bool(info["won"]))
-
-
-def summarize(results: list[EpisodeResult]) -> dict:
-    steps = sum(r.steps for r in results) or 1
-    fmt = sum(r.format_invalid for r in results)
-    inad = sum(r.inadmissible for r in results)
-    n = len(results) or 1
+    ok = [(e, s) for e, s in zip(episodes, scores) if not e.failed]
+    n = len(ok)
+    steps = sum(e.length for e, _ in ok)
+    success, _ = mean_se([float(e.won) for e, _ in ok])
     return {
-        "episodes": len(results),
-        "success": sum(r.won for r in results) / n,
-        "mean_score": sum(r.score for r in results) / n,
-        "invalid_rate": (fmt + inad) / steps,
-        "format_invalid_rate": fmt / steps,
-        "inadmissible_rate": inad / steps,
-        "mean_steps": steps / n,
+        "episodes": n,
+        "failed_episodes": len(episodes) - n,
+        "success": success,
+        "success_se": (success * (1 - success) / n) ** 0.5 if n else float("nan"),
+        "mean_score": sum(s for _, s in ok) / max(n, 1),
+        "format_invalid_rate": sum(e.invalid_actions for e, _ in ok) / max(steps, 1),
+        "inadmissible_rate": sum(e.inadmissible_actions for e, _ in ok) / max(steps, 1),
+        "mean_steps": steps / max(n, 1),
     }
 
 
-def evaluate_policy(policy: Policy, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
-    """Greedy and grouped-sampling figures on ``cfg.tasks`` held-out tasks (see the module docstring)."""
-    tasks = list(range(cfg.tasks))
-    greedy = run_episodes(policy, env_id, tasks, cfg, 0.0, progress, "eval greedy")
-    at_run = run_episodes(policy, env_id, tasks, cfg, cfg.run_temperature, progress,
-                          f"eval T={cfg.run_temperature:g}")
-    grouped = [t for t in tasks for _ in range(cfg.group_size)]
-    sampled = run_episodes(policy, env_id, grouped, cfg, cfg.temperature, progress, f"eval T={cfg.temperature:g}")
-    groups: dict[int, list[bool]] = {}
-    for r in sampled:
-        groups.setdefault(r.task_index, []).append(r.won)
-    mixed = sum(any(g) and not all(g) for g in groups.values())
-    sampled_summary = summarize(sampled)
-    sampled_summary["mixed_group_rate"] = mixed / max(len(groups), 1)
-    sampled_summary["pass_at_k"] = sum(any(g) for g in groups.values()) / max(len(groups), 1)
-    return {"env_id": env_id, "config": asdict(cfg), "greedy": summarize(greedy),
-            "run_decoding": summarize(at_run), "sampled": sampled_summary}
+def final_scores(run_cfg, episodes: list[Episode]) -> list[float]:
+    """Each episode's final ``info["score"]``, read from its replay in a fresh held-out env
+    (:func:`~spear_train.training.evaluation.episode_records`); for envs whose ``info`` has no ``score``
+    (checked on one reset, so they are not replayed) 1.0 for a win, 0.0 otherwise."""
+    from spear_train.training.evaluation import episode_records
+    from spear_train.training.rollout_runner import env_spec, import_env_modules
+
+    import_env_modules(run_cfg)
+    env = env_spec(run_cfg, held_out=True).make()
+    try:
+        graded = "score" in env.reset(seed=0)[1]
+    finally:
+        env.close()
+    if not graded:
+        return [float(e.won) for e in episodes]
+    records = iter(episode_records(run_cfg, episodes))
+    scores = []
+    for e in episodes:
+        info = next(records).final_info if (not e.failed and e.actions) else {}
+        score = info.get("score")
+        scores.append(float(score) if isinstance(score, (int, float)) and not isinstance(score, bool)
+                      else float(e.won))
+    return scores
+
+
+def group_figures(episodes: list[Episode]) -> dict:
+    """``mixed_group_rate`` and ``pass_at_k`` over the groups (episodes sharing a ``group_id``)."""
+    groups: dict[str, list[bool]] = {}
+    for e in episodes:
+        if not e.failed:
+            groups.setdefault(e.group_id, []).append(e.won)
+    n = max(len(groups), 1)
+    return {"mixed_group_rate": sum(any(g) and not all(g) for g in groups.values()) / n,
+            "pass_at_k": sum(any(g) for g in groups.values()) / n}
+
+
+def evaluate_policy(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
+    """Greedy, run-decoding and grouped-sampling figures of ``policy`` on ``cfg.tasks`` held-out tasks (see
+    the module docstring); every episode is played by :func:`~spear_train.training.evaluation.evaluate`."""
+    from spear_train.training.evaluation import eval_agent_seed, evaluate
+
+    run_cfg = eval_run_config(env_id, cfg.tasks, cfg.run_settings)
+    seed = eval_agent_seed(cfg.run_seed)
+    plays = {
+        "greedy": dict(temperature=0.0),
+        "run_decoding": dict(temperature=run_cfg.eval_temperature),
+        "sampled": dict(temperature=cfg.temperature, group_size=cfg.group_size),
+    }
+    result = {"env_id": env_id, "config": eval_settings(cfg, run_cfg)}
+    for name, play in plays.items():
+        label = f"eval {name} (T={play['temperature']:g})" if progress else ""
+        episodes = evaluate(run_cfg, "model", policy, seed=seed, progress=label, **play).summaries
+        result[name] = summarize(episodes, final_scores(run_cfg, episodes))
+        if play.get("group_size", 1) > 1:
+            result[name].update(group_figures(episodes))
+    return result
+
+
+def eval_settings(cfg: EvalConfig, run_cfg) -> dict:
+    """What ``eval.json``'s ``config`` records: ``cfg`` and the run settings the episodes were played with."""
+    played = ("env_id", "env_kwargs", "eval_env_kwargs", "max_turns", "max_response_tokens", "history_length",
+              "constrained_decoding", "eval_temperature", "decode_backend", "eval_batch")
+    run = dataclasses.asdict(run_cfg)
+    return {**asdict(cfg), "run": {k: getattr(run_cfg, k) if k == "env_id" else run[k] for k in played}}
+
+
+def reevaluate_folder(folder, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
+    """Measure the policy saved in model folder ``folder`` again and replace the ``evaluation`` part of its
+    ``eval.json`` (training and data figures are kept), then rewrite its ``checksum.sha256``; the file is
+    replaced atomically. Returns the new evaluation (``spear-bench sft --eval-only``)."""
+    import json
+    from pathlib import Path
+
+    from spear_train.models.checksum import write_checksum
+    from spear_train.policy.loading import load_policy
+
+    folder = Path(folder)
+    path = folder / "eval.json"
+    document = json.loads(path.read_text()) if path.is_file() else {}
+    evaluation = evaluate_policy(load_policy(folder, device="cpu"), env_id, cfg, progress=progress)
+    document["evaluation"] = evaluation
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    if (folder / "checksum.sha256").is_file():
+        write_checksum(folder)
+    return evaluation

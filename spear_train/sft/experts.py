@@ -20,15 +20,20 @@ class ExpertSource:
     """How to play one env's expert on a split of generated tasks.
 
     ``make_env(split)`` builds the env (``split`` is ``"train"`` or ``"eval"``); ``make_expert(env)``
-    returns a fresh expert for the episode just reset; ``reset_options(split)`` are passed to
+    returns a fresh expert for the episode just reset (default: the env's own, :func:`env_expert`); ``reset_options(split)`` are passed to
     ``env.reset``. ``response(action)`` is the target text for one turn: ``agent_response`` for
     agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
     """
 
     make_env: Callable[[str], gym.Env]
-    make_expert: Callable[[gym.Env], Expert]
+    make_expert: Callable[[gym.Env], Expert] = lambda env: env_expert(env)
     reset_options: Callable[[str], dict] = lambda split: {}
     response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
+
+
+def env_expert(env: gym.Env) -> Expert:
+    """The env's own scripted expert (:meth:`spear_envs.core.TextEnv.expert_action`) as an :data:`Expert`."""
+    return lambda observation, info: env.unwrapped.expert_action()
 
 
 #: env id -> its expert source; filled by :func:`register_expert_source` (see ``sources.py``).

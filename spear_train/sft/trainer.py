@@ -37,7 +37,7 @@ from spear_train.models.tiny_model import build_tiny_model, count_parameters
 from spear_train.models.tokenizer import is_game_tokenizer, save_tokenizer, train_tokenizer
 from spear_train.policy.loading import Policy, load_policy
 from spear_train.sft.data import TokenizedExample, expert_examples, tokenize_examples, tokenizer_corpus
-from spear_train.sft.evaluate import EvalConfig, evaluate_policy
+from spear_train.sft.evaluate import EvalConfig, eval_run_config, evaluate_policy
 from spear_train.sft.recipe import SFTRecipe
 from spear_train.training.checkpoint import CheckpointWriteError, checkpoint_name, write_failure_message
 
@@ -174,6 +174,8 @@ def run_sft(recipe: SFTRecipe, opts: RunOptions) -> dict:
     """Train (or resume) one SFT run; returns the final summary (also in ``out/model/eval.json``)."""
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    if opts.eval_config is not None:  # a config the evaluation cannot play is refused now, not after training
+        eval_run_config(recipe.env_id, opts.eval_config.tasks, opts.eval_config.run_settings)
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(out, recipe, opts.resume)

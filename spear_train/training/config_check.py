@@ -53,7 +53,7 @@ def check_env_kwargs(cfg: RunConfig) -> None:
     unknown key, a bad split) fail now with the env's own message."""
     import gymnasium as gym
 
-    from spear_train.training.environment import env_spec, import_env_modules
+    from spear_train.training.rollout_runner import env_spec, import_env_modules
 
     try:
         import_env_modules(cfg)

@@ -1,4 +1,7 @@
-"""Evaluation on the env's held-out split: success rate and mean score with their standard errors.
+"""The one evaluation harness: success rate and mean score with their standard errors on the env's held-out
+split. ``spear-bench run`` (step 0, periodic, final), ``spear-bench eval --agent model|expert|random``
+(:mod:`spear_train.training.eval_result`) and ``spear-bench sft``'s ``eval.json``
+(:mod:`spear_train.sft.evaluate`, which adds greedy and grouped figures on top) all play :func:`evaluate`.
 
 Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``: ``N``
 distinct tasks of the held-out split (task ``i mod split size``), the same at every evaluation of a run,
@@ -12,14 +15,18 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from spear_envs.core import EpisodeRecord, EpisodeRecorder
+from spear_envs.core import EpisodeRecord, EpisodeRecorder, TaskBySeed
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import make_agent
 from spear_train.rollout.collector import RolloutCollector
 from spear_train.rollout.samples import Episode
 from spear_train.rollout.workers import make_env_pool
-from spear_train.training.environment import env_spec, import_env_modules, rollout_config
+from spear_train.training.rollout_runner import env_spec, import_env_modules, rollout_config
 from spear_train.training.run_config import RunConfig
+from spear_train.training.seeds import derive_seed
+
+#: The seed stream of evaluation sampling: a run with seed ``s`` evaluates with ``derive_seed(s, 2**20)``.
+EVAL_SEED_STREAM = 2**20
 
 
 @dataclass
@@ -62,32 +69,48 @@ def paired_gain(before: list[dict], after: list[dict]) -> tuple[float, float, in
     return gain, se, len(diffs)
 
 
-def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
-             seed: int = 0, generator=None, progress: str = "") -> EvalResult:
-    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out episodes with one agent.
+def eval_agent_seed(run_seed: int) -> int:
+    """The sampling seed of a run's evaluations (``spear-bench run`` with seed ``run_seed``): every
+    evaluation of the run, and ``spear-bench sft``'s ``run_decoding`` figure, sample with it."""
+    return derive_seed(run_seed, EVAL_SEED_STREAM)
 
+
+def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
+             seed: int = 0, generator=None, progress: str = "", temperature: float | None = None,
+             group_size: int = 1) -> EvalResult:
+    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out tasks with one agent.
+
+    ``seed``: the agent's sampling seed (a run passes :func:`eval_agent_seed` of its seed).
     ``generator``: the model agent's generation backend (default: ``cfg.decode_backend``'s).
-    ``progress``: label of a progress bar over the episodes (stderr); "" shows none."""
+    ``progress``: label of a progress bar over the episodes (stderr); "" shows none.
+    ``temperature``: sampling temperature (default ``cfg.eval_temperature``; 0 is greedy decoding).
+    ``group_size``: episodes per task (a group of copies of one reset seed, as in training); the result
+    then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``."""
     from spear_train.training.progress import EvalBar
 
+    if group_size < 1:
+        raise ValueError(f"group_size must be at least 1, got {group_size}")
     import_env_modules(cfg)
     total = cfg.eval_episodes if episodes is None else episodes
-    sampling = SamplingConfig(temperature=cfg.eval_temperature, max_new_tokens=cfg.max_response_tokens)
+    temperature = cfg.eval_temperature if temperature is None else temperature
+    sampling = SamplingConfig(temperature=temperature, max_new_tokens=cfg.max_response_tokens)
     kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
                   decode_backend=cfg.decode_backend, generator=generator) if agent_kind == "model" else {}
     agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
     spec = env_spec(cfg, held_out=True)
     done: list[Episode] = []
     pool, pool_size = None, 0
-    bar = EvalBar(total, progress)
+    bar = EvalBar(total * group_size, progress)
+    tasks_per_batch = max(1, cfg.eval_batch // group_size)  # cfg.eval_batch episodes side by side
     try:
-        for start in range(0, total, cfg.eval_batch):
-            seeds = list(range(start, min(start + cfg.eval_batch, total)))
-            if len(seeds) != pool_size:
+        for start in range(0, total, tasks_per_batch):
+            seeds = list(range(start, min(start + tasks_per_batch, total)))
+            if len(seeds) * group_size != pool_size:
                 if pool is not None:
                     pool.close()
-                pool, pool_size = make_env_pool(spec, len(seeds), cfg.env_workers), len(seeds)
-            collector = RolloutCollector(cfg.env_id, agent, bar.watch(pool), rollout_config(cfg, 1))
+                pool_size = len(seeds) * group_size
+                pool = make_env_pool(spec, pool_size, cfg.env_workers)
+            collector = RolloutCollector(cfg.env_id, agent, bar.watch(pool), rollout_config(cfg, group_size))
             done.extend(collector.collect(seeds, tag=f"eval{start}-").episodes)
             bar.set_done(len(done))
     finally:
@@ -110,8 +133,6 @@ def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRec
     rollout package keeps no records of its own). Records carry the task-picking reset option, so they
     replay in a plain ``gym.make`` env."""
     import gymnasium as gym
-
-    from spear_train.training.environment import TaskBySeed
 
     import_env_modules(cfg)
     spec = env_spec(cfg, held_out=True)

@@ -112,7 +112,7 @@ def run_distributed(cfg, resume: bool, allow_config_change: bool = False) -> Non
     """This process's part of a torchrun launch (``RANK``/``WORLD_SIZE`` in the environment)."""
     import torch.distributed as dist
 
-    from spear_train.training.environment import resolve_device
+    from spear_train.training.run_policy import resolve_device
     from spear_train.training.loop import run_seeds
 
     exit_with_parent()

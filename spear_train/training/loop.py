@@ -35,7 +35,7 @@ def run_folder(cfg: RunConfig, seed: int) -> Path:
 def build_run_result(cfg: RunConfig, trainer: "Trainer", records_by_seed: dict, wall_time_s: float) -> dict:
     """The result document (leaderboard schema, :mod:`spear_train.leaderboard.schema`) as a dict."""
     from spear_train.leaderboard.schema import ModelInfo, build_result
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
 
     params = sum(p.numel() for p in trainer.policy.model.parameters())
     result = build_result(
@@ -58,7 +58,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
     ``initial_evals``: a dict the caller keeps across calls (``initial_eval_key`` -> result); a step-0
     evaluation found there is reused instead of played again (comparison benchmarks train several
     presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
-    from spear_train.training.environment import model_name
+    from spear_train.training.run_policy import model_name
     from spear_train.training.evaluation import episode_records, mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.resume_guard import check_resumed_config, config_change_row

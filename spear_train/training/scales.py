@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from spear_train.task_splits import ENV_SPLITS  # train / held-out splits: written once, there
+
 from spear_train.algorithms.config import AlgorithmConfig
 from spear_train.algorithms.schedules import replay_loss_weight, tool_bonus_decay
 
@@ -57,27 +59,6 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                      eval_temperature=1.0),
     },
 }
-
-#: Train on the train split, evaluate on a held-out one (``eval_env_kwargs`` go over ``env_kwargs``).
-#: These env kwargs join the env defaults only when the run's env is the family's own env.
-#: Laptop: the tasks the shipped tiny policies were trained and measured on (spear_train.sft.sources):
-#: small ALFWorld scenes (train games 0-1499; held-out: the 140 in-distribution eval games), WebShop's
-#: ``eval`` goals, difficulty-1 math. Paper: ALFWorld's in-distribution eval games (recent verl-agent
-#: forks' default), WebShop's ``test`` goals, the math ``eval`` problems of every difficulty.
-ENV_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
-    "laptop": {
-        "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=1500),
-                         eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-        "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
-    },
-    "paper": {
-        "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_in_distribution")),
-        "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="test")),
-        "math": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-    },
-}
-
 
 def scale_defaults(scale: str, family: str, own_env: bool) -> dict[str, Any]:
     """The settings row of ``scale`` for the task ``family`` (a fresh dict), with the family's train and

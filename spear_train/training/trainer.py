@@ -56,7 +56,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, seed: int, run_dir, progress, resume: bool,
                  initial_evals: dict | None = None, dist: DistContext = SINGLE):
-        from spear_train.training import environment
+        from spear_train.training import rollout_runner, run_policy
 
         self.cfg, self.seed, self.run_dir, self.progress = cfg, seed, run_dir, progress
         self.dist = dist  # a multi-process run: see spear_train.training.distributed
@@ -67,7 +67,7 @@ class Trainer:
         self.math_env = cfg.family == "math"
         torch.manual_seed(seed)
         self.rng = torch.Generator().manual_seed(seed)
-        self.policy = environment.load_run_policy(cfg)
+        self.policy = run_policy.load_run_policy(cfg)
         self.pad_id = int(self.policy.tokenizer.pad_token_id)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas),
                                            weight_decay=cfg.weight_decay)
@@ -75,7 +75,7 @@ class Trainer:
         self.buffer = ReplayBuffer(a.replay_buffer_size, a.replay_tolerate_steps, a.replay_decay_weight,
                                    a.replay_norm_by_std, a.replay_strict_positive, a.replay_requires_tool_call)
         self.history = BaselineHistory(a.baseline_buffer_size)
-        self.rollouts = environment.RolloutRunner(cfg, self.policy, dist.rank, dist.world_size)
+        self.rollouts = rollout_runner.RolloutRunner(cfg, self.policy, dist.rank, dist.world_size)
         self.step = 0
         self.eval_history: list[dict[str, Any]] = []
         self.last_eval = None

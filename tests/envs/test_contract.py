@@ -151,3 +151,36 @@ def test_recorder_replay_reproduces_rewards_and_roundtrips_json(env_id):
         again = EpisodeRecord.from_dict(json.loads(record.to_json()))
         assert again == record
         assert replay(again).matches(record)
+
+
+# ----------------------------------------------------------------------------- optional hooks
+def test_task_hooks_select_distinct_tasks_or_say_none(env):
+    inner = env.unwrapped
+    count = inner.task_count()
+    if count is None:  # no indexable task list: asking for a task by index is refused
+        with pytest.raises(NotImplementedError):
+            inner.task_options(0)
+        return
+    assert isinstance(count, int) and not isinstance(count, bool) and count >= 1
+    ids = set()
+    for index in range(min(count, 3)):
+        options = inner.task_options(index)
+        assert options == inner.task_options(index)  # stable
+        _, info = env.reset(seed=1234, options=options)
+        ids.add(info["task_id"])
+    assert len(ids) == min(count, 3)  # different indices, different tasks, whatever the seed
+    for bad in (-1, count, True, "0"):
+        with pytest.raises(ValueError, match="task index"):
+            inner.task_options(bad)
+
+
+def test_expert_hook_gives_an_action_the_env_accepts_or_says_none(env):
+    _, info = env.reset(seed=0)
+    try:
+        action = env.unwrapped.expert_action()
+    except NotImplementedError:
+        return  # the env offers no expert (or it is switched off): that is all the contract asks
+    assert isinstance(action, str) and action
+    assert env.unwrapped.expert_action() == action  # asking twice before a step: the same action
+    _, _, _, _, info = env.step(action)
+    assert info["action_valid"]

@@ -15,7 +15,8 @@ import spear_envs  # noqa: F401 - registers the envs
 from spear_train.leaderboard.checks import json_depth
 from spear_train.leaderboard.settings import (BenchmarkSetting, canonical_options, get_setting, match_setting,
                                               register_setting, settings_for)
-from spear_train.training.environment import env_spec, task_option
+from spear_envs.core import task_option
+from spear_train.training.rollout_runner import env_spec
 from spear_train.training.run_config import resolve_run_config
 
 ENVS = {"alfworld": "spear/ALFWorld-v0", "webshop": "spear/WebShop-v0", "math": "spear/MathTool-v0"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
 
 import pytest
 
@@ -13,7 +12,7 @@ from spear_train.models.builtin import (
     BuiltinModelError, TINY_MODELS, resolve_builtin, verify_checksum, write_checksum,
 )
 from spear_train.models.smollm2 import stale_reason
-from spear_train.sft.evaluate import eval_config_for
+from spear_train.sft.evaluate import eval_config_for, eval_run_config, eval_settings
 from spear_train.sft.recipe import SFTRecipe, default_recipe
 
 
@@ -58,7 +57,8 @@ def test_shipped_checkpoint_loads_round_trips_and_matches_the_default_recipe(nam
     assert SFTRecipe.load(folder / "recipe.json") == default_recipe(TINY_MODELS[name])
     # its figures describe the policy as `spear-bench run` uses it: today's evaluation settings and decoding
     evaluation = json.loads((folder / "eval.json").read_text())["evaluation"]
-    assert evaluation["config"] == asdict(eval_config_for(TINY_MODELS[name]))
+    cfg = eval_config_for(TINY_MODELS[name])
+    assert evaluation["config"] == json.loads(json.dumps(eval_settings(cfg, eval_run_config(TINY_MODELS[name], cfg.tasks))))
     assert evaluation["greedy"]["episodes"] >= 100
 
 

@@ -78,6 +78,10 @@ def test_recipe_round_trips_and_rejects_unknown_fields(tmp_path):
         SFTRecipe.from_dict({"lr": 1.0, "learning_rate": 2.0})
 
 
+#: the toy env is played with the alfworld family's laptop run settings, 4 turns
+TOY_RUN_SETTINGS = {"task_family": "alfworld", "max_turns": 4}
+
+
 def _toy_recipe(env_id):
     return SFTRecipe(env_id=env_id, train_tasks=24, epochs=6, batch_size=8, lr=3e-3)
 
@@ -87,7 +91,7 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
     out = tmp_path / "run"
     result = run_sft(_toy_recipe(toy_env_id), RunOptions(
         out=out, progress=False, threads=1, log_every=1,
-        eval_config=EvalConfig(tasks=4, max_steps=4, group_size=2, batch_envs=8)))
+        eval_config=EvalConfig(tasks=4, group_size=2, run_settings=TOY_RUN_SETTINGS)))
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < 0.5 * losses[0]
     assert (out / "loss.png").stat().st_size > 0
@@ -96,8 +100,9 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
         assert (model_dir / name).is_file(), name
     assert SFTRecipe.load(model_dir / "recipe.json") == _toy_recipe(toy_env_id)
     ev = result["evaluation"]
-    assert ev["greedy"]["episodes"] == 4 and ev["sampled"]["episodes"] == 8
-    assert 0 <= ev["sampled"]["mixed_group_rate"] <= 1
+    assert ev["greedy"]["episodes"] == ev["run_decoding"]["episodes"] == 4 and ev["sampled"]["episodes"] == 8
+    assert 0 <= ev["sampled"]["mixed_group_rate"] <= ev["sampled"]["pass_at_k"] <= 1
+    assert ev["config"]["run"]["max_turns"] == 4 and ev["greedy"]["mean_steps"] <= 4
 
     from spear_train.models.builtin import verify_checksum
     from spear_train.policy import load_policy
@@ -114,6 +119,14 @@ def test_training_lowers_loss_and_checkpoint_reloads_with_identical_ids(toy_env_
     with torch.no_grad():
         out_ids = reloaded.model.generate(torch.tensor([data[0].prompt_ids]), max_new_tokens=24, do_sample=False)
     assert out_ids[0, len(data[0].prompt_ids):].tolist() == data[0].response_ids
+
+
+def test_an_evaluation_the_harness_cannot_play_is_refused_before_training(toy_env_id, tmp_path):
+    from spear_train.training.run_config import ConfigError
+
+    with pytest.raises(ConfigError, match="task_family"):  # an env outside the families needs its run settings
+        run_sft(_toy_recipe(toy_env_id), RunOptions(out=tmp_path / "run", progress=False, eval_config=EvalConfig(tasks=2)))
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_continues_from_the_last_checkpoint(toy_env_id, tmp_path, monkeypatch):
@@ -162,3 +175,21 @@ def test_a_checkpoint_write_that_fails_keeps_the_previous_checkpoint(tmp_path, m
         trainer.save_checkpoint(tmp_path, None, opt, {"step": 4})
     assert trainer.latest_checkpoint(tmp_path) == first and (first / "model.bin").read_text() == "w"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["LATEST", "step_000003"]
+
+def test_eval_only_rewrites_the_evaluation_and_keeps_the_rest(toy_env_id, tiny_policy_dir, tmp_path):
+    import shutil
+
+    from spear_train.models.checksum import verify_checksum, write_checksum
+    from spear_train.sft.evaluate import reevaluate_folder
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_policy_dir, folder)
+    (folder / "eval.json").write_text(json.dumps({"training": {"steps": 3}, "evaluation": {"stale": True}}))
+    write_checksum(folder)
+    cfg = EvalConfig(tasks=2, group_size=2, run_settings=TOY_RUN_SETTINGS)
+    evaluation = reevaluate_folder(folder, toy_env_id, cfg, progress=False)
+    document = json.loads((folder / "eval.json").read_text())
+    assert document["training"] == {"steps": 3}
+    assert document["evaluation"] == json.loads(json.dumps(evaluation)) and "stale" not in document["evaluation"]
+    assert evaluation["run_decoding"]["episodes"] == 2 and evaluation["sampled"]["episodes"] == 4
+    verify_checksum(folder)  # the checksum was rewritten with the new eval.json

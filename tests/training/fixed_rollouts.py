@@ -79,7 +79,7 @@ def first_id(step: int, k: int) -> int:
 
 
 class FixedRollouts:
-    """Stands in for :class:`~spear_train.training.environment.RolloutRunner`: step t gets ``by_step[t]``."""
+    """Stands in for :class:`~spear_train.training.rollout_runner.RolloutRunner`: step t gets ``by_step[t]``."""
 
     def __init__(self, by_step: dict[int, Rollout]):
         self.by_step, self.steps = by_step, []

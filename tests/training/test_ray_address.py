@@ -56,7 +56,9 @@ def ray_cluster():
 def test_rollout_runs_in_the_actors_of_a_ray_cluster_given_by_address(tiny_policy_dir, tmp_path, ray_cluster):
     import ray
 
-    from spear_train.training.environment import RolloutRunner, load_run_policy
+    from spear_train.training.run_policy import load_run_policy
+
+    from spear_train.training.rollout_runner import RolloutRunner
 
     cfg = resolve_run_config(tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", "grpo", group_size=2,
                                       env_workers=1, ray_address=ray_cluster))

@@ -1,86 +1,26 @@
-"""Where the loop meets the policy and rollout packages: loading the run's policy, and collecting a
-training step's rollout with the model agent over an env pool (in-process or Ray workers)."""
+"""The run's envs and rollouts: how to build its training and held-out envs (:func:`env_spec`), and
+collecting a training step's rollout with the model agent over an env pool, in-process or Ray workers
+(:class:`RolloutRunner`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gymnasium as gym
-import numpy as np
-import torch
-
+from spear_envs.core import TaskBySeed
 from spear_train.policy.fast_decode import make_generator
 from spear_train.policy.generation import SamplingConfig
 from spear_train.rollout.agents import ModelAgent
 from spear_train.rollout.collector import RolloutCollector, RolloutConfig
 from spear_train.rollout.samples import Rollout
 from spear_train.rollout.workers import EnvSpec, make_env_pool
-from spear_train.training.errors import TrainingError
 from spear_train.training.run_config import RunConfig
 from spear_train.training.seeds import derive_seed
 
 
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
-    return name
-
-
-def model_name(cfg: RunConfig) -> str:
-    """``cfg.model``, or the shipped tiny policy of the env."""
-    if cfg.model:
-        return cfg.model
-    from spear_train.models.builtin import tiny_model_for_env
-
-    return tiny_model_for_env(cfg.env_id) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
-
-
-def load_run_policy(cfg: RunConfig):
-    """The policy the run starts from (``TrainingError`` with the loader's message if unavailable)."""
-    from spear_train.models.builtin import BuiltinModelError
-    from spear_train.policy.loading import PolicyLoadError, load_policy
-
-    dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
-    name = model_name(cfg)
-    try:
-        return load_policy(name, device=resolve_device(cfg.device), dtype=dtype,
-                           gradient_checkpointing=cfg.gradient_checkpointing)
-    except (PolicyLoadError, BuiltinModelError, KeyError) as exc:
-        raise TrainingError(f"cannot load the model {name!r}: {exc}") from None
-
-
-def task_option(env, seed: int) -> dict:
-    """The reset option that plays the ``seed mod N``-th task of the env's split, for envs with a finite,
-    indexable task list; ``{}`` for others (the math env draws from 2**31 generated problems, so its seeded
-    draws are already distinct). ALFWorld: game ``seed mod N`` (consecutive games cycle through the task
-    types). WebShop: goal ``perm[seed mod N]`` of a fixed permutation, because consecutive goals are option
-    variants of one product."""
-    env = env.unwrapped
-    if isinstance(getattr(env, "num_games", None), int):
-        return {"game_index": seed % env.num_games}
-    if hasattr(env, "catalog") and hasattr(env, "goal_kind"):
-        n = len(env.catalog.goals(env.goal_kind, env.split))
-        return {"goal_index": int(np.random.default_rng(n).permutation(n)[seed % n])}
-    return {}
-
-
-class TaskBySeed(gym.Wrapper):
-    """``reset(seed=s)`` plays task ``s mod N`` of the split (see :func:`task_option`), so held-out seeds
-    ``0..N-1`` are ``N`` distinct tasks: ALFWorld's and WebShop's own seeded draws repeat tasks. The inner
-    env receives the choice as a reset option, so an :class:`~spear_envs.core.EpisodeRecorder` inside this
-    wrapper records it and its records replay without the wrapper."""
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            options = {**task_option(self.env, seed), **(options or {})}
-        return self.env.reset(seed=seed, options=options or None)
-
-
 @dataclass(frozen=True)
 class HeldOutEnvSpec(EnvSpec):
-    """An :class:`EnvSpec` whose envs are wrapped in :class:`TaskBySeed` (evaluation envs)."""
+    """An :class:`EnvSpec` whose envs are wrapped in :class:`~spear_envs.core.TaskBySeed` (evaluation envs:
+    reset seed ``s`` plays task ``s mod N``, asked of the env's optional task hooks)."""
 
     def make(self):
         return TaskBySeed(super().make())
