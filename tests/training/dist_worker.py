@@ -59,7 +59,14 @@ def grads(out: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "grads":
-        grads(sys.argv[2])
-    else:
-        main(*sys.argv[1:4])
+    import torch.distributed as dist
+
+    try:
+        if sys.argv[1] == "grads":
+            grads(sys.argv[2])
+        else:
+            main(*sys.argv[1:4])
+        dist.barrier()
+    finally:  # as launch.run_distributed does: a gloo group left alive at exit can abort the process
+        if dist.is_initialized():  # ("terminate called without an active exception", exit status 134)
+            dist.destroy_process_group()
