@@ -12,7 +12,7 @@ sampled at ``eval_temperature`` (0.4 as in the reference) with a fixed sampling 
 The held-out envs are wrapped in :class:`~spear_envs.core.EpisodeRecorder` (``EnvSpec.record``), so the
 evaluation also yields the replayable records of its episodes (``EvalResult.records``) as it plays them:
 the same records a replay of each episode's actions in a fresh held-out env makes (:func:`episode_records`,
-the reference), with no second pass over the env (docs/training.md, 'Profile').
+the reference), with no second pass over the env (docs/training.md, 'Evaluation records').
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def eval_agent_seed(run_seed: int) -> int:
 
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
              seed: int = 0, generator=None, progress: str = "", temperature: float | None = None,
-             group_size: int = 1) -> EvalResult:
+             group_size: int = 1, record: bool = True) -> EvalResult:
     """Play ``episodes`` (default ``cfg.eval_episodes``) held-out tasks with one agent.
 
     ``seed``: the agent's sampling seed (a run passes :func:`eval_agent_seed` of its seed).
@@ -94,7 +94,9 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     ``progress``: label of a progress bar over the episodes (stderr); "" shows none.
     ``temperature``: sampling temperature (default ``cfg.eval_temperature``; 0 is greedy decoding).
     ``group_size``: episodes per task (a group of copies of one reset seed, as in training); the result
-    then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``."""
+    then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``.
+    ``record``: keep the episodes' replayable records (``EvalResult.records``) as they play; ``False``
+    leaves them out (the envs are then not wrapped; :func:`episode_records` can still make them)."""
     from spear_train.training.progress import EvalBar
 
     if group_size < 1:
@@ -106,7 +108,7 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
                   decode_backend=cfg.decode_backend, generator=generator) if agent_kind == "model" else {}
     agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
-    spec = dataclasses.replace(env_spec(cfg, held_out=True), record=True)
+    spec = dataclasses.replace(env_spec(cfg, held_out=True), record=record)
     done: list[Episode] = []
     records: list[EpisodeRecord] = []
     pool, pool_size = None, 0
@@ -122,7 +124,8 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
                 pool = make_env_pool(spec, pool_size, cfg.env_workers)
             collector = RolloutCollector(cfg.env_id, agent, bar.watch(pool), rollout_config(cfg, group_size))
             played = collector.collect(seeds, tag=f"eval{start}-").episodes
-            records.extend(played_records(played, pool.episode_records()))
+            if record:
+                records.extend(played_records(played, pool.episode_records()))
             done.extend(played)
             bar.set_done(len(done))
     finally:

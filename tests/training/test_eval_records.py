@@ -1,6 +1,6 @@
 """Evaluation records kept while the episodes play (``EvalResult.records``) are the records a replay of
 each episode in a fresh held-out env makes (``episode_records``, the reference): same JSON, same order,
-on the three real envs, with in-process envs and with Ray env workers (docs/training.md, 'Profile')."""
+on the three real envs, with in-process envs and with Ray env workers (docs/training.md, 'Evaluation records')."""
 
 from __future__ import annotations
 
