@@ -9,8 +9,10 @@ evaluation plays (``evaluate(record=True)``: the held-out envs are wrapped in ``
 For each env (laptop defaults, the env's shipped tiny policy, the run's evaluation sampling seed) both
 paths evaluate the same ``--episodes`` held-out tasks ``--rounds`` times, alternating which goes first;
 the records of the two paths are compared as JSON. Printed per env: seconds of each path (play and
-replay separately), their ratio, and whether the records and episodes are identical. ``--profile`` adds
-the top functions of a cProfile of one recorded evaluation (the replay is gone, so where the rest goes).
+replay separately), wall and CPU seconds (this process and its children: the envs step in-process, so
+CPU seconds are the work itself, little moved by other jobs on a shared machine), their ratios, and
+whether the records and episodes are identical. ``--profile`` adds the top functions of a cProfile of
+one recorded evaluation (the replay is gone, so where the rest goes).
 
 Usage (from the repository root)::
 
@@ -26,6 +28,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import resource
 import sys
 import time
 from dataclasses import asdict
@@ -51,27 +54,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def clocks() -> dict[str, float]:
+    """Wall seconds and CPU seconds of this process and its finished children (the envs step in-process,
+    the math tool's sandboxes are child processes; CPU seconds are what the work costs whatever else
+    the machine runs)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": time.perf_counter(), "cpu": time.process_time() + children.ru_utime + children.ru_stime}
+
+
+def since(start: dict[str, float]) -> dict[str, float]:
+    now = clocks()
+    return {k: now[k] - start[k] for k in start}
+
+
 def replay_path(cfg, policy, episodes: int, seed: int):
-    """Evaluate with plain envs, then record by replay; returns (result, records, play s, replay s)."""
+    """Evaluate with plain envs, then record by replay; returns (result, records, play s, replay s),
+    seconds as ``{"wall": ..., "cpu": ...}``."""
     from spear_train.training.evaluation import episode_records, evaluate
 
-    start = time.perf_counter()
+    start = clocks()
     ev = evaluate(cfg, "model", policy, episodes=episodes, seed=seed, record=False)
-    played = time.perf_counter()
+    play = since(start)
+    start = clocks()
     records = episode_records(cfg, ev.summaries)
-    return ev, records, played - start, time.perf_counter() - played
+    return ev, records, play, since(start)
 
 
 def recorded_path(cfg, policy, episodes: int, seed: int):
-    """Evaluate with recording envs; returns (result, records, play s, 0.0)."""
+    """Evaluate with recording envs; returns (result, records, play s, no replay)."""
     from spear_train.training.evaluation import evaluate
 
-    start = time.perf_counter()
+    start = clocks()
     ev = evaluate(cfg, "model", policy, episodes=episodes, seed=seed, record=True)
-    return ev, ev.records, time.perf_counter() - start, 0.0
+    return ev, ev.records, since(start), {"wall": 0.0, "cpu": 0.0}
 
 
 PATHS = {"replay": replay_path, "recorded": recorded_path}
+CLOCKS = ("wall", "cpu")
 
 
 def measure_env(env: str, args) -> dict:
@@ -84,16 +103,17 @@ def measure_env(env: str, args) -> dict:
     seed = eval_agent_seed(args.seed)
     warm = PATHS["recorded"](cfg, policy, min(args.episodes, cfg.eval_batch), seed)  # builds env caches
     del warm
-    seconds = {p: {"play": 0.0, "replay": 0.0} for p in PATHS}
+    seconds = {c: {p: {"play": 0.0, "replay": 0.0} for p in PATHS} for c in CLOCKS}
     outputs: dict[str, tuple] = {}
     for r in range(args.rounds):
         for p in (PATHS if r % 2 == 0 else list(PATHS)[::-1]):
             ev, records, play_s, replay_s = PATHS[p](cfg, policy, args.episodes, seed)
-            seconds[p]["play"] += play_s / args.rounds
-            seconds[p]["replay"] += replay_s / args.rounds
+            for c in CLOCKS:
+                seconds[c][p]["play"] += play_s[c] / args.rounds
+                seconds[c][p]["replay"] += replay_s[c] / args.rounds
             outputs[p] = ([asdict(e) for e in ev.summaries], [rec.to_json() for rec in records])
-            print(f"  [{env}] round {r}, {p}: play {play_s:.1f} s, replay {replay_s:.1f} s",
-                  file=sys.stderr, flush=True)
+            print(f"  [{env}] round {r}, {p}: play {play_s['wall']:.1f} s ({play_s['cpu']:.1f} s CPU), "
+                  f"replay {replay_s['wall']:.1f} s ({replay_s['cpu']:.1f} s CPU)", file=sys.stderr, flush=True)
     result = {"seconds": seconds, "episodes_equal": outputs["replay"][0] == outputs["recorded"][0],
               "records_equal": outputs["replay"][1] == outputs["recorded"][1],
               "records": len(outputs["recorded"][1]),
@@ -117,16 +137,17 @@ def top_functions(prof: cProfile.Profile, top: int) -> str:
 
 
 def report(env: str, r: dict, args) -> None:
-    s = r["seconds"]
-    total = {p: s[p]["play"] + s[p]["replay"] for p in PATHS}
     print(f"\n== {env}: {args.episodes}-episode laptop evaluation with records, shipped tiny policy, "
           f"{args.rounds} round(s), {args.threads} thread(s); {r['records']} records, {r['actions']} actions")
-    print(f"{'seconds':<28}{'replay path':>14}{'recorded':>12}{'replay / recorded':>20}")
-    print(f"{'  play (the evaluation)':<28}{s['replay']['play']:>14.1f}{s['recorded']['play']:>12.1f}"
-          f"{s['replay']['play'] / s['recorded']['play']:>19.2f}x")
-    print(f"{'  replay (records)':<28}{s['replay']['replay']:>14.1f}{s['recorded']['replay']:>12.1f}")
-    print(f"{'evaluation with records':<28}{total['replay']:>14.1f}{total['recorded']:>12.1f}"
-          f"{total['replay'] / total['recorded']:>19.2f}x")
+    print(f"{'seconds (mean of rounds)':<34}{'replay path':>14}{'recorded':>12}{'replay / recorded':>20}")
+    for c in CLOCKS:
+        s = r["seconds"][c]
+        total = {p: s[p]["play"] + s[p]["replay"] for p in PATHS}
+        print(f"{f'  play ({c})':<34}{s['replay']['play']:>14.1f}{s['recorded']['play']:>12.1f}"
+              f"{s['replay']['play'] / s['recorded']['play']:>19.2f}x")
+        print(f"{f'  replay for records ({c})':<34}{s['replay']['replay']:>14.1f}{s['recorded']['replay']:>12.1f}")
+        print(f"{f'evaluation with records ({c})':<34}{total['replay']:>14.1f}{total['recorded']:>12.1f}"
+              f"{total['replay'] / total['recorded']:>19.2f}x")
     print(f"episodes identical: {'yes' if r['episodes_equal'] else 'NO'}; "
           f"records identical (JSON): {'yes' if r['records_equal'] else 'NO'}")
     if "profile" in r:
