@@ -23,11 +23,16 @@ from typing import Any
 @dataclass(frozen=True)
 class EnvSpec:
     """How to build one env copy: ``gym.make(env_id, **kwargs)`` after importing ``spear_envs`` and
-    ``imports`` (modules that register envs living outside ``spear_envs``)."""
+    ``imports`` (modules that register envs living outside ``spear_envs``).
+
+    ``record``: wrap each copy in a :class:`~spear_envs.core.EpisodeRecorder` (built with ``kwargs``), so
+    the host keeps a replayable record of each slot's episode as it is played
+    (:meth:`EnvHost.episode_records`); the recorder passes every reset and step through unchanged."""
 
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     imports: tuple[str, ...] = ()
+    record: bool = False
 
     def make(self):
         import gymnasium as gym
@@ -36,7 +41,12 @@ class EnvSpec:
 
         for module in self.imports:
             importlib.import_module(module)
-        return gym.make(self.env_id, disable_env_checker=True, **self.kwargs)
+        env = gym.make(self.env_id, disable_env_checker=True, **self.kwargs)
+        if self.record:
+            from spear_envs.core import EpisodeRecorder
+
+            env = EpisodeRecorder(env, env_kwargs=self.kwargs)
+        return env
 
 
 @dataclass
@@ -70,13 +80,15 @@ class EnvHost:
 
     Indices are local (0..num_envs-1). An exception from one env fails that slot only. The host keeps
     the actions each env received in the current episode (:meth:`received_actions`), so a rollout can be
-    checked against what the envs really saw.
+    checked against what the envs really saw, and, with ``spec.record``, each env's episode record since
+    its last reset (:meth:`episode_records`).
     """
 
     def __init__(self, spec: EnvSpec, num_envs: int):
         self.spec = spec
         self.envs = [spec.make() for _ in range(num_envs)]
         self._received: list[list[str]] = [[] for _ in range(num_envs)]
+        self._recorders = [_recorder_of(env) for env in self.envs]
 
     def reset(self, seeds: Sequence[int]) -> list[StepOutcome]:
         if len(seeds) != len(self.envs):
@@ -84,6 +96,9 @@ class EnvHost:
         outcomes = []
         for k, (env, seed) in enumerate(zip(self.envs, seeds)):
             self._received[k] = []
+            if self._recorders[k] is not None:  # keep only this episode's record
+                self._recorders[k].records.clear()
+                self._recorders[k].current = None
             try:
                 obs, info = env.reset(seed=int(seed))
                 outcomes.append(StepOutcome(obs, 0.0, False, False, info))
@@ -109,12 +124,38 @@ class EnvHost:
     def received_actions(self) -> list[list[str]]:
         return [list(a) for a in self._received]
 
+    def episode_records(self, indices: Sequence[int] | None = None) -> list:
+        """The :class:`~spear_envs.core.EpisodeRecord` of each listed env's episode since its last reset
+        (all envs by default): finished (the env ended it) or cut short (the rollout stopped it); ``None``
+        for an env that took no step. Raises ``ValueError`` unless the spec records (``EnvSpec.record``)."""
+        if not self.spec.record:
+            raise ValueError(f"the envs of {self.spec.env_id!r} are not recorded: build them with EnvSpec(record=True)")
+        out = []
+        for k in range(len(self.envs)) if indices is None else indices:
+            rec = self._recorders[k]
+            current = rec.current if rec.current is not None and rec.current.steps else None
+            out.append(rec.records[-1] if rec.records else current)
+        return out
+
     def pid(self) -> int:
         return os.getpid()
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _recorder_of(env):
+    """The :class:`~spear_envs.core.EpisodeRecorder` among ``env``'s wrappers, or ``None``."""
+    import gymnasium as gym
+
+    from spear_envs.core import EpisodeRecorder
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, EpisodeRecorder):
+            return env
+        env = env.env
+    return None
 
 
 def _slices(num_envs: int, num_workers: int) -> list[range]:
@@ -148,6 +189,10 @@ class LocalEnvPool:
 
     def received_actions(self) -> list[list[str]]:
         return self.host.received_actions()
+
+    def episode_records(self) -> list:
+        """Each slot's episode record (:meth:`EnvHost.episode_records`)."""
+        return self.host.episode_records()
 
     def close(self) -> None:
         self.host.close()
@@ -271,6 +316,16 @@ class RayEnvPool:
         import ray
 
         return [a for per_worker in ray.get([w.received_actions.remote() for w in self.workers]) for a in per_worker]
+
+    def episode_records(self) -> list:
+        """Each slot's episode record (:meth:`EnvHost.episode_records`); ``None`` for the slots of a
+        worker that died (their episodes came back failed)."""
+        results = self._call("episode_records", {w: list(range(len(s))) for w, s in enumerate(self.slices)})
+        out: list = []
+        for w, s in enumerate(self.slices):
+            r = results[w]
+            out.extend([None] * len(s) if isinstance(r, str) else r)
+        return out
 
     def worker_pids(self) -> list[int]:
         import ray

@@ -83,10 +83,11 @@ def summarize(episodes: list[Episode], scores: list[float]) -> dict:
     }
 
 
-def final_scores(run_cfg, episodes: list[Episode]) -> list[float]:
-    """Each episode's final ``info["score"]``, read from its replay in a fresh held-out env
+def final_scores(run_cfg, episodes: list[Episode], records: list | None = None) -> list[float]:
+    """Each episode's final ``info["score"]``, read from its record: ``records`` (``EvalResult.records``,
+    kept while the episodes played) or, without them, a replay in a fresh held-out env
     (:func:`~spear_train.training.evaluation.episode_records`); for envs whose ``info`` has no ``score``
-    (checked on one reset, so they are not replayed) 1.0 for a win, 0.0 otherwise."""
+    (checked on one reset) 1.0 for a win, 0.0 otherwise."""
     from spear_train.training.evaluation import episode_records
     from spear_train.training.rollout_runner import env_spec, import_env_modules
 
@@ -98,7 +99,7 @@ def final_scores(run_cfg, episodes: list[Episode]) -> list[float]:
         env.close()
     if not graded:
         return [float(e.won) for e in episodes]
-    records = iter(episode_records(run_cfg, episodes))
+    records = iter(episode_records(run_cfg, episodes) if records is None else records)
     scores = []
     for e in episodes:
         info = next(records).final_info if (not e.failed and e.actions) else {}
@@ -134,8 +135,9 @@ def evaluate_policy(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progres
     result = {"env_id": env_id, "config": eval_settings(cfg, run_cfg)}
     for name, play in plays.items():
         label = f"eval {name} (T={play['temperature']:g})" if progress else ""
-        episodes = evaluate(run_cfg, "model", policy, seed=seed, progress=label, **play).summaries
-        result[name] = summarize(episodes, final_scores(run_cfg, episodes))
+        played = evaluate(run_cfg, "model", policy, seed=seed, progress=label, **play)
+        episodes = played.summaries
+        result[name] = summarize(episodes, final_scores(run_cfg, episodes, played.records))
         if play.get("group_size", 1) > 1:
             result[name].update(group_figures(episodes))
     return result

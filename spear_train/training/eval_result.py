@@ -47,6 +47,16 @@ def evaluate_seeds(cfg: RunConfig, agent_kind: str, policy=None, seeds: list[int
                            progress=f"{progress} seed {seed}" if progress else "") for seed in seeds}
 
 
+def evaluation_records(cfg: RunConfig, agent_kind: str, ev: EvalResult) -> list:
+    """The episode records of one evaluation under ``cfg``'s own env kwargs: those recorded while it played
+    (``EvalResult.records``) when the agent played under ``cfg`` itself; otherwise (the expert, whose env
+    kwargs switch the env's expert on, :func:`play_config`) a replay of its episodes under ``cfg``
+    (:func:`~spear_train.training.evaluation.episode_records`)."""
+    if play_config(cfg, agent_kind) is cfg:
+        return ev.records
+    return episode_records(cfg, ev.summaries)
+
+
 def build_eval_result(cfg: RunConfig, agent_kind: str, evals: dict[int, EvalResult], *, model: ModelInfo,
                       method: str, wall_time_s: float, checkpoint: str | None = None) -> Result:
     """The result document of :func:`evaluate_seeds`' evaluations.
@@ -55,7 +65,7 @@ def build_eval_result(cfg: RunConfig, agent_kind: str, evals: dict[int, EvalResu
     metrics are computed from the records (so they match a replay exactly). Raises ``ValueError`` when a
     seed has no replayable episode.
     """
-    records = {seed: episode_records(cfg, ev.summaries) for seed, ev in evals.items()}
+    records = {seed: evaluation_records(cfg, agent_kind, ev) for seed, ev in evals.items()}
     empty = [seed for seed, recs in records.items() if not recs]
     if empty:
         raise ValueError(f"no replayable episodes for seed(s) {empty} (every episode failed)")

@@ -8,12 +8,18 @@ distinct tasks of the held-out split (task ``i mod split size``), the same at ev
 sampled at ``eval_temperature`` (0.4 as in the reference) with a fixed sampling seed, so "before" and
 "after" differ only by the policy. Standard errors: ``sqrt(p(1-p)/N)`` for the success rate,
 ``std/sqrt(N)`` (sample std) for the score (total env reward).
+
+The held-out envs are wrapped in :class:`~spear_envs.core.EpisodeRecorder` (``EnvSpec.record``), so the
+evaluation also yields the replayable records of its episodes (``EvalResult.records``) as it plays them:
+the same records a replay of each episode's actions in a fresh held-out env makes (:func:`episode_records`,
+the reference), with no second pass over the env (docs/training.md, 'Evaluation records').
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from spear_envs.core import EpisodeRecord, EpisodeRecorder, TaskBySeed
 from spear_train.policy.generation import SamplingConfig
@@ -39,9 +45,12 @@ class EvalResult:
     invalid_frac: float
     mean_length: float
     summaries: list[Episode] = field(default_factory=list)
+    #: replayable records of the episodes that neither failed nor took no step, in ``summaries`` order
+    records: list[EpisodeRecord] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "summaries"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("summaries", "records")}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -77,7 +86,7 @@ def eval_agent_seed(run_seed: int) -> int:
 
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
              seed: int = 0, generator=None, progress: str = "", temperature: float | None = None,
-             group_size: int = 1) -> EvalResult:
+             group_size: int = 1, record: bool = True) -> EvalResult:
     """Play ``episodes`` (default ``cfg.eval_episodes``) held-out tasks with one agent.
 
     ``seed``: the agent's sampling seed (a run passes :func:`eval_agent_seed` of its seed).
@@ -85,7 +94,9 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     ``progress``: label of a progress bar over the episodes (stderr); "" shows none.
     ``temperature``: sampling temperature (default ``cfg.eval_temperature``; 0 is greedy decoding).
     ``group_size``: episodes per task (a group of copies of one reset seed, as in training); the result
-    then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``."""
+    then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``.
+    ``record``: keep the episodes' replayable records (``EvalResult.records``) as they play; ``False``
+    leaves them out (the envs are then not wrapped; :func:`episode_records` can still make them)."""
     from spear_train.training.progress import EvalBar
 
     if group_size < 1:
@@ -97,8 +108,9 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
                   decode_backend=cfg.decode_backend, generator=generator) if agent_kind == "model" else {}
     agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
-    spec = env_spec(cfg, held_out=True)
+    spec = dataclasses.replace(env_spec(cfg, held_out=True), record=record)
     done: list[Episode] = []
+    records: list[EpisodeRecord] = []
     pool, pool_size = None, 0
     bar = EvalBar(total * group_size, progress)
     tasks_per_batch = max(1, cfg.eval_batch // group_size)  # cfg.eval_batch episodes side by side
@@ -111,7 +123,10 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
                 pool_size = len(seeds) * group_size
                 pool = make_env_pool(spec, pool_size, cfg.env_workers)
             collector = RolloutCollector(cfg.env_id, agent, bar.watch(pool), rollout_config(cfg, group_size))
-            done.extend(collector.collect(seeds, tag=f"eval{start}-").episodes)
+            played = collector.collect(seeds, tag=f"eval{start}-").episodes
+            if record:
+                records.extend(played_records(played, pool.episode_records()))
+            done.extend(played)
             bar.set_done(len(done))
     finally:
         bar.close()
@@ -124,14 +139,32 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     score, score_se = mean_se([e.episode_return for e in ok])
     steps = sum(e.length for e in ok)
     return EvalResult(len(ok), success, success_se, score, score_se,
-                      sum(e.invalid_actions for e in ok) / max(steps, 1), steps / max(len(ok), 1), done)
+                      sum(e.invalid_actions for e in ok) / max(steps, 1), steps / max(len(ok), 1), done, records)
+
+
+def played_records(episodes: list[Episode], slot_records: list) -> list[EpisodeRecord]:
+    """The records of one collected batch: ``slot_records[i]`` is what slot ``i``'s recorder kept of
+    ``episodes[i]``. Episodes that failed or took no step have none (as in :func:`episode_records`).
+    Raises ``RuntimeError`` when a record is missing or its seed or actions differ from the episode's."""
+    out = []
+    for ep, rec in zip(episodes, slot_records, strict=True):
+        if ep.failed or not ep.actions:
+            continue
+        if rec is None or rec.seed != ep.seed or rec.actions != ep.actions:
+            got = "none" if rec is None else f"seed {rec.seed}, {len(rec.steps)} actions"
+            raise RuntimeError(f"the env's record of episode {ep.traj_id} (seed {ep.seed}, {len(ep.actions)} "
+                               f"actions) does not match what the rollout played: {got}")
+        out.append(rec)
+    return out
 
 
 def episode_records(cfg: RunConfig, summaries: list[Episode]) -> list[EpisodeRecord]:
     """Replayable records (``spear_envs.core.EpisodeRecorder``) of evaluated episodes, made by replaying
-    each episode's actions from its reset seed in a fresh held-out env (the envs are deterministic; the
-    rollout package keeps no records of its own). Records carry the task-picking reset option, so they
-    replay in a plain ``gym.make`` env."""
+    each episode's actions from its reset seed in a fresh held-out env (the envs are deterministic).
+    Records carry the task-picking reset option, so they replay in a plain ``gym.make`` env.
+
+    The reference for ``EvalResult.records`` (which :func:`evaluate` records while it plays, with no
+    replay); for episodes that come without records (e.g. read back from ``eval/step_N.jsonl``)."""
     import gymnasium as gym
 
     import_env_modules(cfg)

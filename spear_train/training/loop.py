@@ -59,7 +59,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
     evaluation found there is reused instead of played again (comparison benchmarks train several
     presets from one starting policy). ``dist``: rank 0 of a data-parallel run (spear_train.training.launch)."""
     from spear_train.training.run_policy import model_name
-    from spear_train.training.evaluation import episode_records, mean_se, paired_gain
+    from spear_train.training.evaluation import mean_se, paired_gain
     from spear_train.training.progress import Progress
     from spear_train.training.resume_guard import check_resumed_config, config_change_row
     from spear_train.training.run_dir import RunDir, RunDirError
@@ -79,7 +79,7 @@ def run_seeds(cfg: RunConfig, resume: bool = False, initial_evals: dict | None =
                 run_dir.log(config_change_row(trainer.step, changes))
             progress.start_at(trainer.step)
             timing = trainer.run()
-            records = episode_records(cfg, trainer.last_eval.summaries)
+            records = trainer.last_eval.records  # recorded while the final evaluation played
             if records:
                 run_dir.write_result(build_run_result(cfg, trainer, {seed: records}, timing["wall_time_s"]))
         finally:
