@@ -3,7 +3,7 @@
 They run before any episode is replayed (on the server: in the request, before the job is queued), so a
 cherry-picked, training-split, unfinished or oversized document costs no replay time.
 
-* :func:`json_depth` / :func:`check_depth` -- nesting depth of parsed JSON (iterative, no recursion).
+* :func:`check_depth` -- refuses parsed JSON nested deeper than the limit (``spear_train.nesting``).
 * :func:`find_setting` -- the registered :class:`~.settings.BenchmarkSetting` the env kwargs name.
 * :func:`check_episode_list` -- each run holds reset seeds ``0..N-1``, each once, ``N`` within the
   setting's bounds, every episode finished exactly at its last step, and no two runs identical.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from spear_train.nesting import nesting_depth
 from spear_train.leaderboard.schema import Result, normalise_action
 from spear_train.leaderboard.settings import (BenchmarkSetting, canonical_options, match_setting, settings_for,
                                               task_capacity)
@@ -36,22 +37,8 @@ class Rejection(Exception):
         return {"error": self.message, "reason": self.reason, "details": self.details}
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` and ``{}`` are 1), computed without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-            deepest = max(deepest, depth + 1)
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-            deepest = max(deepest, depth + 1)
-    return deepest
-
-
 def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
-    depth = json_depth(data)
+    depth = nesting_depth(data)
     if depth > limit:
         raise Rejection("too_deep", f"the document nests {depth} levels deep; at most {limit} are accepted")
 

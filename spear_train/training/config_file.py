@@ -13,22 +13,10 @@ from typing import Any
 import yaml
 
 from spear_train.config_error import ConfigError
+from spear_train.nesting import nesting_depth
 
 #: deepest nesting of mappings/lists accepted in a config file (the real layout nests 2 levels)
 MAX_YAML_DEPTH = 32
-
-
-def nesting_depth(value: Any, limit: int) -> int:
-    """Nesting depth of mappings and lists, counting no further than ``limit + 1`` (no recursion)."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import gymnasium as gym
 import pytest
 
 import spear_envs  # noqa: F401 - registers the envs
-from spear_train.leaderboard.checks import json_depth
+from spear_train.nesting import nesting_depth
 from spear_train.leaderboard.settings import (BenchmarkSetting, canonical_options, get_setting, match_setting,
                                               register_setting, settings_for)
 from spear_envs.core import task_option
@@ -70,9 +70,12 @@ def test_registering_a_different_setting_for_a_taken_track_is_refused():
         BenchmarkSetting("x", "paper", "1", {}, 1, option_rule="pick-the-easy-ones")
 
 
-def test_json_depth():
-    assert json_depth(1) == 0 and json_depth([]) == 1 and json_depth({"a": [1, {"b": {}}]}) == 4
+def test_nesting_depth():
+    assert nesting_depth(1) == 0 and nesting_depth([]) == 1 and nesting_depth({"a": [1, {"b": {}}]}) == 4
+    assert nesting_depth({"a": {"b": 1}, "c": [[[]]]}) == 4
     deep: object = []
     for _ in range(10_000):  # no recursion: deep input is measured, not a crash
         deep = [deep]
-    assert json_depth(deep) == 10_001
+    assert nesting_depth(deep) == 10_001
+    assert nesting_depth(deep, limit=32) == 33  # stops once past the limit
+    assert nesting_depth([[1]], limit=2) == 2
