@@ -54,6 +54,17 @@ def test_expert_examples_cache_round_trips(toy_env_id, tmp_path):
     assert again == first
 
 
+def test_the_episode_cache_is_keyed_by_the_expert_version(monkeypatch, tmp_path):
+    from spear_envs.math_tool.scripted_solver import SOLVER_VERSION
+    from spear_train.sft.trainer import data_cache_file
+
+    monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
+    math_file = data_cache_file(default_recipe("spear/MathTool-v0")).name
+    assert math_file == f"expert-n6000-s0-h2-e{SOLVER_VERSION}.jsonl"  # a changed solver plays its tasks again
+    # experts without a version keep the file names their caches were written under
+    assert data_cache_file(default_recipe("spear/ALFWorld-v0")).name == "expert-n1500-s0-h2.jsonl"
+
+
 def test_loss_mask_covers_exactly_the_response_tokens():
     examples = [TokenizedExample([5, 6, 7], [8, 9, 2]), TokenizedExample([5, 6], [9, 2])]
     ids, attn, target = collate(examples, pad_id=0)
