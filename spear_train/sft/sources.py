@@ -9,9 +9,8 @@ Importing this module registers one :class:`~spear_train.sft.experts.ExpertSourc
 * ``spear/ALFWorld-v0``: the handcoded expert with the move fix (docs/models.md, 'Data per environment'),
   on small generated scenes; task ``i`` is game ``i mod 1500`` of ``train`` (:class:`spear_envs.core.TaskBySeed`);
 * ``spear/WebShop-v0``: the scripted buyer, on goals drawn by seed from the generated catalog's ``train`` goals;
-* ``spear/MathTool-v0``: the scripted solver (one tool call whose code opens with the problem statement
-  copied verbatim and reads its numbers from it, then the boxed printed value), on difficulty-1
-  generated problems. Math is a multi-turn chat: SFT uses one example per *assistant
+* ``spear/MathTool-v0``: the scripted solver (one tool call, then the boxed printed value), on
+  difficulty-1 generated problems. Math is a multi-turn chat: SFT uses one example per *assistant
   turn* (the prompt is the whole conversation so far, tool outputs included, re-encoded by the chat
   template; the target is that turn's text + ``<|im_end|>``), so tool outputs are never a target. The
   rollout instead keeps one sample per episode with tool outputs masked; both train on the same
@@ -27,7 +26,6 @@ import gymnasium as gym
 
 import spear_envs  # noqa: F401  (registers the env ids)
 from spear_envs.core import TaskBySeed
-from spear_envs.math_tool.scripted_solver import SOLVER_VERSION
 from spear_train.sft.experts import ExpertSource, register_expert_source
 from spear_train.task_splits import split_env_kwargs
 
@@ -47,6 +45,6 @@ def _laptop_env(env_id: str, family: str, by_task: bool = False, **train_kwargs)
 register_expert_source("spear/WebShop-v0", ExpertSource(make_env=_laptop_env("spear/WebShop-v0", "webshop")))
 # each turn is a whole assistant message (the env's action is the turn): the SFT target is the action itself
 register_expert_source("spear/MathTool-v0", ExpertSource(make_env=_laptop_env("spear/MathTool-v0", "math"),
-                                                         response=str, version=SOLVER_VERSION))
+                                                         response=str))
 register_expert_source("spear/ALFWorld-v0", ExpertSource(
     make_env=_laptop_env("spear/ALFWorld-v0", "alfworld", by_task=True, expert="handcoded")))

@@ -54,15 +54,17 @@ def test_expert_examples_cache_round_trips(toy_env_id, tmp_path):
     assert again == first
 
 
-def test_the_episode_cache_is_keyed_by_the_expert_version(monkeypatch, tmp_path):
-    from spear_envs.math_tool.scripted_solver import SOLVER_VERSION
+def test_the_episode_cache_is_keyed_by_the_expert_version(toy_env_id, monkeypatch, tmp_path):
+    from spear_train.sft.experts import EXPERT_SOURCES
     from spear_train.sft.trainer import data_cache_file
 
     monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
-    math_file = data_cache_file(default_recipe("spear/MathTool-v0")).name
-    assert math_file == f"expert-n6000-s0-h2-e{SOLVER_VERSION}.jsonl"  # a changed solver plays its tasks again
-    # experts without a version keep the file names their caches were written under
-    assert data_cache_file(default_recipe("spear/ALFWorld-v0")).name == "expert-n1500-s0-h2.jsonl"
+    recipe = replace(default_recipe("spear/ALFWorld-v0"), env_id=toy_env_id, train_tasks=5)
+    # an expert without a version keeps the file names the existing caches were written under
+    assert data_cache_file(recipe).name == "expert-n5-s0-h2.jsonl"
+    monkeypatch.setitem(EXPERT_SOURCES, toy_env_id, replace(EXPERT_SOURCES[toy_env_id], version="2"))
+    assert data_cache_file(recipe).name == "expert-n5-s0-h2-e2.jsonl"  # a changed expert plays its tasks again
+    assert data_cache_file(recipe).parent == tmp_path / "sft-data" / toy_env_id.replace("/", "_")
 
 
 def test_loss_mask_covers_exactly_the_response_tokens():
