@@ -36,7 +36,7 @@ from spear_train.models.builtin import write_checksum
 from spear_train.models.tiny_model import build_tiny_model, count_parameters
 from spear_train.models.tokenizer import is_game_tokenizer, save_tokenizer, train_tokenizer
 from spear_train.policy.loading import Policy, load_policy
-from spear_train.sft.data import TokenizedExample, expert_examples, tokenize_examples, tokenizer_corpus
+from spear_train.sft.data import TokenizedExample, expert_examples, expert_source, tokenize_examples, tokenizer_corpus
 from spear_train.sft.evaluate import EvalConfig, eval_run_config, evaluate_policy
 from spear_train.sft.recipe import SFTRecipe
 from spear_train.training.checkpoint import CheckpointWriteError, checkpoint_name, write_failure_message
@@ -59,10 +59,15 @@ class RunOptions:
 
 # ----------------------------------------------------------------------------- data and model
 def data_cache_file(recipe: SFTRecipe) -> Path:
+    """Where the expert episodes of ``recipe`` are cached: keyed by the tasks, the history and the expert
+    source's ``version`` (its output format), so a changed expert plays its tasks again."""
     from spear_envs.core import cache_dir
 
     slug = recipe.env_id.replace("/", "_")
-    return cache_dir("sft-data", slug) / f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}.jsonl"
+    version = expert_source(recipe.env_id).version
+    suffix = f"-e{version}" if version else ""
+    return cache_dir("sft-data", slug) / (
+        f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}{suffix}.jsonl")
 
 
 def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:

@@ -54,6 +54,19 @@ def test_expert_examples_cache_round_trips(toy_env_id, tmp_path):
     assert again == first
 
 
+def test_the_episode_cache_is_keyed_by_the_expert_version(toy_env_id, monkeypatch, tmp_path):
+    from spear_train.sft.experts import EXPERT_SOURCES
+    from spear_train.sft.trainer import data_cache_file
+
+    monkeypatch.setenv("SPEAR_BENCH_CACHE", str(tmp_path))
+    recipe = replace(default_recipe("spear/ALFWorld-v0"), env_id=toy_env_id, train_tasks=5)
+    # an expert without a version keeps the file names the existing caches were written under
+    assert data_cache_file(recipe).name == "expert-n5-s0-h2.jsonl"
+    monkeypatch.setitem(EXPERT_SOURCES, toy_env_id, replace(EXPERT_SOURCES[toy_env_id], version="2"))
+    assert data_cache_file(recipe).name == "expert-n5-s0-h2-e2.jsonl"  # a changed expert plays its tasks again
+    assert data_cache_file(recipe).parent == tmp_path / "sft-data" / toy_env_id.replace("/", "_")
+
+
 def test_loss_mask_covers_exactly_the_response_tokens():
     examples = [TokenizedExample([5, 6, 7], [8, 9, 2]), TokenizedExample([5, 6], [9, 2])]
     ids, attn, target = collate(examples, pad_id=0)
