@@ -157,3 +157,13 @@ def test_math_batch_concurrent_equals_serial_outcomes_and_records():
     assert concurrent == serial
     observations = [o for _, o, *_ in serial[0][1]]
     assert "45" in observations[0] and "ZeroDivisionError" in serial[0][2][1][1]  # the calls really ran
+
+
+@pytest.mark.parametrize("env_id, kwargs, action", [
+    ("spear/ALFWorld-v0", {"scene_size": "small", "num_games": 4}, "look"),
+    ("spear/WebShop-v0", {}, "search[red shirt]"),
+])
+def test_cpu_bound_envs_keep_their_steps_serial(env_id, kwargs, action):
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=0)
+    assert env.unwrapped.step_can_overlap(action) is False
