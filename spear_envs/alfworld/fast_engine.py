@@ -102,7 +102,8 @@ def configure_game_cache(logics: int = GAME_CACHE_SIZE, states: int = GAME_CACHE
     """Set how many games' parsed logics and (translations, initial facts) stay cached, and whether a new
     game's grammar reuses earlier rule parses; drops every cache. The defaults are the engine's;
     ``configure_game_cache(64, 256, reuse_rule_parses=False)`` is its setting before the game cache
-    (``benchmarks/laptop_speed.py --env-speedups`` compares the two). Transcripts are the same either way."""
+    (``benchmarks/laptop_speed.py --part env`` and ``benchmarks/alfworld_game_cache.py`` compare the
+    two). Transcripts are the same either way."""
     global _reuse_rule_parses
     for name, size in (("logics", logics), ("states", states)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:

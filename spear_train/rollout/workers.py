@@ -130,7 +130,8 @@ class EnvHost:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.step_threads, thread_name_prefix="env-step")
             running = {k: self._threads.submit(self._step_one, k, actions[k]) for k in overlap}
-        return {k: running[k].result() if k in running else self._step_one(k, action) for k, action in actions.items()}
+        return {k: running[k].result() if k in running else self._step_one(k, action)
+                for k, action in actions.items()}
 
     def _step_one(self, k: int, action: str) -> StepOutcome:
         try:
