@@ -21,10 +21,16 @@ building them. ``--profile`` adds a cProfile breakdown of one more (paired) trai
 a fraction of what the step would take on each path (prompt encoding, prefill, per-token decoding,
 trie mask, env, old log-probs, update).
 
+Then, for the envs whose env work changed (ALFWorld: each game parsed once per process; math: a turn's
+tool calls side by side), the env-side speed-ups off vs on with the fast decoder, same seeds, identical
+episodes asserted (``benchmarks/env_speedups.py``): a 100-episode evaluation, ``--steps`` training steps
+and a second evaluation per setting, wall, CPU and env seconds each. ``--part paired`` or ``--part env``
+runs one of the two comparisons.
+
 Usage (from the repository root)::
 
     python benchmarks/laptop_speed.py [--envs alfworld webshop math] [--steps 2] [--eval-episodes 32]
-        [--threads 1] [--seed 0] [--profile]
+        [--threads 1] [--seed 0] [--profile] [--part both|paired|env] [--env-eval-episodes 100]
 
 Figures depend on the machine and its load; compare the ratios.
 """
@@ -114,9 +120,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", action="store_true", help="also profile one more training step (phase fractions per path)")
+    p.add_argument("--part", choices=("both", "paired", "env"), default="both",
+                   help="paired: hf vs fast decoder; env: env-side speed-ups off vs on (ALFWorld, math); both")
+    p.add_argument("--env-eval-episodes", type=int, default=100,
+                   help="episodes per evaluation in the env-side comparison (100: more ALFWorld games than the "
+                        "previous cache held)")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.eval_episodes < 0 or args.threads < 1:
-        p.error("--steps and --threads must be >= 1, --eval-episodes >= 0")
+    if args.steps < 1 or args.eval_episodes < 0 or args.threads < 1 or args.env_eval_episodes < 1:
+        p.error("--steps, --threads and --env-eval-episodes must be >= 1, --eval-episodes >= 0")
     return args
 
 
@@ -259,13 +270,32 @@ def report(env: str, r: dict, args) -> None:
         print(f"  {'step seconds (profiled)':<36}" + "".join(f"{p[b]['step seconds']:>8.1f}" for b in BACKENDS))
 
 
+def measure_env_speedups(env: str, args, out: Path) -> None:
+    """The env-side comparison of ``env`` (on-disk caches built first), printed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from env_speedups import compare_env_speedups, report_env_speedups, warm_sandbox
+
+    trainer = make_trainer(env, args.seed, out / f"{env}-warm")
+    warm_caches(trainer, args.steps, args.env_eval_episodes)
+    trainer.rollouts.close()
+    del trainer
+    if env == "math":
+        warm_sandbox()
+    result = compare_env_speedups(env, make_trainer, args.seed, args.steps, args.env_eval_episodes, out)
+    report_env_speedups(env, result, args.steps, args.env_eval_episodes)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
-            print(f"measuring {env} ...", file=sys.stderr, flush=True)
-            report(env, measure_env(env, args, Path(tmp)), args)
+            if args.part in ("both", "paired"):
+                print(f"measuring {env} ...", file=sys.stderr, flush=True)
+                report(env, measure_env(env, args, Path(tmp)), args)
+            if args.part in ("both", "env") and env in ("alfworld", "math"):
+                print(f"measuring {env}'s env-side speed-ups ...", file=sys.stderr, flush=True)
+                measure_env_speedups(env, args, Path(tmp))
     return 0
 
 

@@ -10,9 +10,11 @@ This module removes that repeated work without changing any rule of the engine:
   ``Rule.parse_conjunctive_query`` per condition string. Rule choice, query order and string assembly
   are exactly the stock algorithm.
 * :func:`shared_logic` parses a (domain, grammar) pair once per process and shares the read-only
-  :class:`GameLogic` between envs, so many envs do not multiply its memory.
+  :class:`GameLogic` between envs, so many envs do not multiply its memory; a new game's grammar reuses
+  the rule parses of every game before it (:mod:`spear_envs.alfworld.fast_logic`).
 * :class:`CachedPddlState` reuses the two PDDL->SAS translations of a problem and its initial facts
-  (process-wide LRUs), so a reset only reloads the SAS task into the C library.
+  (process-wide LRUs of :data:`GAME_CACHE_SIZE` games), so a reset only reloads the SAS task into the C
+  library. A reset builds a fresh state from these read-only parts: play never writes into them.
 * :class:`FastPddlEnv` is ``PddlEnv`` wired to the three caches. Nothing in site-packages is patched:
   the stock engine keeps working side by side (the byte-identity test and the benchmark run both).
 
@@ -42,12 +44,14 @@ from textworld.envs.pddl.textgen import (
     NonterminalSymbol,
     Symbol,
     TerminalSymbol,
-    _parse_and_convert,
     display_list,
 )
 from textworld.logic import Proposition, Rule, Variable
 
-__all__ = ["MemoGrammar", "CachedPddlState", "FastPddlEnv", "shared_logic", "translate", "clear_caches"]
+from spear_envs.alfworld.fast_logic import clear_rule_memo, clone_symbol, parse_game_logic, parse_symbols
+
+__all__ = ["MemoGrammar", "CachedPddlState", "FastPddlEnv", "shared_logic", "translate", "clear_caches",
+           "GAME_CACHE_SIZE", "configure_game_cache"]
 
 
 class _LRU:
@@ -78,36 +82,46 @@ class _LRU:
         return len(self._data)
 
 
-_TEMPLATES = _LRU(4096)  # template text -> parsed symbol prototypes
+#: Games whose parsed logic, two SAS translations and initial facts stay loaded per process (LRU). A game
+#: holds ~0.75 MB here, so the cap bounds the caches at ~0.2 GB however many games a run draws. It holds
+#: a laptop run's 100 held-out games plus the training games of ~40 steps, so an evaluation after the
+#: first parses and translates no game again (docs/training.md, 'Where a laptop step's time goes').
+GAME_CACHE_SIZE = 256
+
 _QUERIES = _LRU(4096)  # condition text -> Rule
-_LOGICS = _LRU(64)  # (domain, grammar) -> GameLogic
-_TRANSLATIONS = _LRU(256)  # (domain, problem) -> (task, sas, sas_replan)
-_INITIAL_FACTS = _LRU(256)  # (domain, problem) -> (problem facts, initial SAS-state facts)
+_LOGICS = _LRU(GAME_CACHE_SIZE)  # (domain, grammar) -> GameLogic (was 64, fewer than an evaluation's games)
+_TRANSLATIONS = _LRU(GAME_CACHE_SIZE)  # (domain, problem) -> (task, sas, sas_replan)
+_INITIAL_FACTS = _LRU(GAME_CACHE_SIZE)  # (domain, problem) -> (problem facts, initial SAS-state facts)
+
+
+_reuse_rule_parses = True
+
+
+def configure_game_cache(logics: int = GAME_CACHE_SIZE, states: int = GAME_CACHE_SIZE, *,
+                         reuse_rule_parses: bool = True) -> None:
+    """Set how many games' parsed logics and (translations, initial facts) stay cached, and whether a new
+    game's grammar reuses earlier rule parses; drops every cache. The defaults are the engine's;
+    ``configure_game_cache(64, 256, reuse_rule_parses=False)`` is its setting before the game cache
+    (``benchmarks/laptop_speed.py --part env`` and ``benchmarks/alfworld_game_cache.py`` compare the
+    two). Transcripts are the same either way."""
+    global _reuse_rule_parses
+    for name, size in (("logics", logics), ("states", states)):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"{name} must be a positive int (games to keep), got {size!r}")
+    _LOGICS.maxsize = logics
+    _TRANSLATIONS.maxsize = _INITIAL_FACTS.maxsize = states
+    _reuse_rule_parses = bool(reuse_rule_parses)
+    clear_caches()
 
 
 def clear_caches() -> None:
-    """Drop every process-wide cache (templates, queries, logics, translations, initial facts)."""
-    for cache in (_TEMPLATES, _QUERIES, _LOGICS, _TRANSLATIONS, _INITIAL_FACTS):
+    """Drop every process-wide cache (rule and template parses, queries, logics, translations, initial facts)."""
+    clear_rule_memo()
+    for cache in (_QUERIES, _LOGICS, _TRANSLATIONS, _INITIAL_FACTS):
         cache.clear()
 
 
 # --------------------------------------------------------------------------------------- grammar
-def _clone(symbol: Symbol) -> Symbol:
-    """A fresh, context-free copy of a parsed symbol (what ``deepcopy`` of a parse result gives)."""
-    if isinstance(symbol, ConditionalSymbol):
-        return ConditionalSymbol(_clone(symbol.expression), symbol.given)
-    if isinstance(symbol, ListSymbol):
-        return ListSymbol(_clone(symbol.symbol))
-    if isinstance(symbol, EvalSymbol):
-        return EvalSymbol(symbol.expression)
-    return type(symbol)(symbol.symbol)  # TerminalSymbol / NonterminalSymbol
-
-
-def _parse_symbols(text: str) -> list[Symbol]:
-    prototypes = _TEMPLATES.get(text, lambda: _parse_and_convert(text, rule_name="symbols"))
-    return [_clone(s) for s in prototypes]
-
-
 def _query_rule(expression: str) -> Rule:
     return _QUERIES.get(expression, lambda: Rule.parse_conjunctive_query(expression))
 
@@ -147,7 +161,7 @@ class MemoGrammar(ContextSensitiveGrammar):
         contexts = self._query(symbol.given, context) if symbol.given else [context]
         out = []
         for ctx in contexts:
-            expression = _clone(symbol.expression)
+            expression = clone_symbol(symbol.expression)
             expression.context = _copy_context(ctx)
             out.append(expression)
         return out
@@ -170,13 +184,13 @@ class MemoGrammar(ContextSensitiveGrammar):
                 break
         if chosen is None:
             raise IndexError("no applicable production rule for #{}#".format(start))
-        symbols = [_clone(s) for s in chosen.rhs]
+        symbols = [clone_symbol(s) for s in chosen.rhs]
         for symbol in symbols:
             symbol.context = _copy_context(start.context)
         return symbols
 
     def derive(self, start: str, context: dict = {}) -> str:  # noqa: B006 (stock signature)
-        stack = _parse_symbols(start)[::-1]
+        stack = parse_symbols(start)[::-1]
         for symbol in stack:
             symbol.context = _copy_context(context)
         derived: list[Symbol] = []
@@ -202,7 +216,10 @@ def shared_logic(domain: str, grammar: str) -> pddl_logic.GameLogic:
     """The parsed game logic for (domain, grammar), shared process-wide. Treat it as read-only."""
 
     def make() -> pddl_logic.GameLogic:
-        logic = pddl_logic.GameLogic(domain=domain, grammar=grammar)
+        if _reuse_rule_parses:
+            logic = parse_game_logic(domain, grammar)
+        else:
+            logic = pddl_logic.GameLogic(domain=domain, grammar=grammar)
         logic.grammar = MemoGrammar.from_grammar(logic.grammar)
         return logic
 

@@ -36,6 +36,10 @@ Optional hooks (the defaults say "not offered"; ``tests/envs/test_contract.py`` 
   the env's attributes. Envs that draw from an effectively unbounded task space return ``None``.
 * :meth:`TextEnv.expert_action`: the env's scripted expert's next action for the current state
   (``NotImplementedError`` where the env has none, or it is switched off).
+* :meth:`TextEnv.step_can_overlap`: whether ``step(action)`` may run in a worker thread side by side with
+  the steps of the env's other instances in the process (default ``False``: every step runs on the
+  caller's thread, one after another). An env host uses it to overlap steps that mostly wait (MathTool's
+  sandboxed tool calls); the results are the same as stepping one after another.
 
 Subclasses implement :meth:`TextEnv._reset` and :meth:`TextEnv._step`, and may override
 :meth:`TextEnv.data_fingerprint` and the optional hooks.
@@ -122,6 +126,14 @@ class TextEnv(gym.Env[str, str]):
         """The scripted expert's next action in the current state (after ``reset``). The default raises
         ``NotImplementedError``: the env offers no expert."""
         raise NotImplementedError(f"{type(self).__name__} offers no scripted expert")
+
+    def step_can_overlap(self, action: str) -> bool:
+        """Whether ``step(action)`` may run in a worker thread while other instances of this env step in
+        other threads (one instance is never stepped twice at once). ``True`` promises that the step
+        touches no state shared between instances without a lock, needs no main-thread facility (signal
+        alarms) and gives the same result in any order. The default, ``False``, keeps the step on the
+        caller's thread."""
+        return False
 
     def _check_task_index(self, index: int) -> int:
         """``index`` if it is an int in ``[0, task_count())``, else a ``ValueError`` naming it."""

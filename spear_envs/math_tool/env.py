@@ -19,11 +19,17 @@ Episode protocol:
 
 The sandbox (``sandbox``): ``"shared"`` (default; the process-wide pool of ``pool_size`` pre-started
 workers for these limits, :func:`~spear_envs.math_tool.sandbox.shared_pool`, started on the first tool
-call and shared by every env of the process, so short-lived envs start no interpreters), ``"pool"``
+call and shared by every env of the process, so short-lived envs start no interpreters; by default
+:data:`SHARED_POOL_SIZE` workers, so that an env host's overlapping tool calls run side by side), ``"pool"``
 (an own pool, stopped by ``close``), ``"subprocess"`` (a fresh interpreter per call), or any object with
 ``run(code) -> ExecutionResult``, ``limits`` and ``close()`` (e.g. one :class:`SandboxPool` shared by
 many envs; the env never closes a sandbox it was given). A pickled env leaves its sandbox behind and
 builds a new one of the same kind on its next tool call (a given sandbox is replaced by an own pool).
+
+Concurrency (:meth:`MathToolEnv.step_can_overlap`): a turn with a well-formed tool call may run in a
+worker thread beside other envs' tool calls (the pool is thread-safe and each call runs in a fresh
+sandboxed process, so the output does not depend on what runs beside it); final answers and malformed
+calls run on the caller's thread, where math-verify's timeouts work.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from spear_envs.math_tool.problem_files import file_fingerprint, load_problems
 from spear_envs.math_tool.problem_generator import GENERATOR_VERSION, SPLITS, MathProblem, generate_problem
 from spear_envs.math_tool.prompt import user_prompt
 from spear_envs.math_tool.sandbox import CodeExecutor, SandboxLimits, SandboxPool, SubprocessExecutor, shared_pool
-from spear_envs.math_tool.tool_calls import ToolCallError, find_tool_call, malformed_call_message
+from spear_envs.math_tool.tool_calls import ToolCall, ToolCallError, find_tool_call, malformed_call_message
 from spear_envs.math_tool.tool_output import MAX_OUTPUT_CHARS, format_tool_output
 
 NO_BOX_MESSAGE = "Final answer received, but it contains no \\boxed{} answer."
 FINAL_MESSAGE = "Final answer received: {answer}"
 SANDBOX_KINDS = ("shared", "pool", "subprocess")
+#: Workers of the shared pool when ``pool_size`` is not given: up to this many envs' tool calls at once.
+SHARED_POOL_SIZE = 4
 
 
 class MathToolEnv(TextEnv):
@@ -55,7 +63,8 @@ class MathToolEnv(TextEnv):
         problems_path: a ``.jsonl`` / ``.parquet`` problem file (AIME, DAPO-Math layouts) instead.
         checker: ``"math_verify"`` or ``"strict"``.
         sandbox: ``"shared"``, ``"pool"``, ``"subprocess"`` or an executor object (see the module docstring).
-        pool_size: workers of the shared or own pool.
+        pool_size: workers of the shared or own pool (default: :data:`SHARED_POOL_SIZE` for the shared
+            pool, 1 for an own pool). Each running call may use up to ``memory_mb``.
         timeout_s, memory_mb, max_processes: per-call sandbox limits (reference: 30 s, 1024 MB; the
             memory and process cap covers all of a call's processes where the machine offers a cgroup,
             see :mod:`~spear_envs.math_tool.sandbox.cgroups`). Validated here: a bad value is a
@@ -76,7 +85,7 @@ class MathToolEnv(TextEnv):
         problems_path: str | None = None,
         checker: str = "math_verify",
         sandbox: str | CodeExecutor = "shared",
-        pool_size: int = 1,
+        pool_size: int | None = None,
         timeout_s: float = 30.0,
         memory_mb: int = 1024,
         max_processes: int | None = None,
@@ -91,6 +100,8 @@ class MathToolEnv(TextEnv):
             raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
         if isinstance(sandbox, str) and sandbox not in SANDBOX_KINDS:
             raise ValueError(f"sandbox must be one of {SANDBOX_KINDS} or an executor object, got {sandbox!r}")
+        if pool_size is None:
+            pool_size = SHARED_POOL_SIZE if sandbox == "shared" else 1
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or not 1 <= pool_size <= 256:
             raise ValueError(f"pool_size must be an int in [1, 256], got {pool_size!r}")
         if not isinstance(max_output_chars, int) or max_output_chars < 100:
@@ -124,6 +135,13 @@ class MathToolEnv(TextEnv):
             raise NotImplementedError("MathTool's scripted solver needs a generated problem (no problems_path) "
                                       "and a reset env")
         return tool_call_turn(self.problem) if self.steps_taken == 0 else final_turn(self._last_observation)
+
+    def step_can_overlap(self, action: str) -> bool:
+        """``True`` for a turn with a well-formed tool call (it waits on the thread-safe sandbox pool; its
+        output does not depend on other calls). Final answers stay on the caller's thread: math-verify's
+        timeouts are signal alarms, which work on the main thread only."""
+        return isinstance(action, str) and len(action) <= self.max_action_length \
+            and isinstance(find_tool_call(action), ToolCall)
 
     # ------------------------------------------------------------------------------ TextEnv hooks
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

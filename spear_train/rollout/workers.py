@@ -1,7 +1,9 @@
 """Environment workers: where the envs of a rollout batch live and get stepped.
 
 A batch of ``num_envs`` env copies ("slots", numbered 0..num_envs-1) is split into contiguous slices, one
-per :class:`EnvHost`. A host steps its whole slice in one call. Two pools expose the same interface:
+per :class:`EnvHost`. A host steps its whole slice in one call; the steps its envs allow to overlap
+(:meth:`~spear_envs.core.TextEnv.step_can_overlap`, e.g. MathTool's sandboxed tool calls) run side by side
+in up to ``step_threads`` threads, the others one after another. Two pools expose the same interface:
 
 * :class:`LocalEnvPool`: one host in this process (debugging, small tests, ``--env-workers 0``).
 * :class:`RayEnvPool`: ``N`` hosts as Ray actors (``--env-workers N``); their slices step in parallel.
@@ -16,8 +18,11 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from spear_train.rollout.step_threads import can_overlap, step_threads
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,17 @@ class EnvSpec:
 
     ``record``: wrap each copy in a :class:`~spear_envs.core.EpisodeRecorder` (built with ``kwargs``), so
     the host keeps a replayable record of each slot's episode as it is played
-    (:meth:`EnvHost.episode_records`); the recorder passes every reset and step through unchanged."""
+    (:meth:`EnvHost.episode_records`); the recorder passes every reset and step through unchanged.
+
+    ``step_threads``: how many steps a host may run at once when its envs allow it
+    (:func:`~spear_train.rollout.step_threads.step_threads`; ``None``: ``$SPEAR_ENV_STEP_THREADS`` or 8;
+    1 steps one after another)."""
 
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     imports: tuple[str, ...] = ()
     record: bool = False
+    step_threads: int | None = None
 
     def make(self):
         import gymnasium as gym
@@ -81,14 +91,17 @@ class EnvHost:
     Indices are local (0..num_envs-1). An exception from one env fails that slot only. The host keeps
     the actions each env received in the current episode (:meth:`received_actions`), so a rollout can be
     checked against what the envs really saw, and, with ``spec.record``, each env's episode record since
-    its last reset (:meth:`episode_records`).
+    its last reset (:meth:`episode_records`). Steps the envs allow to overlap run in up to
+    :func:`~spear_train.rollout.step_threads.step_threads` threads, the rest on the caller's thread; outcomes are the same either way.
     """
 
     def __init__(self, spec: EnvSpec, num_envs: int):
         self.spec = spec
+        self.step_threads = step_threads(spec, num_envs)
         self.envs = [spec.make() for _ in range(num_envs)]
         self._received: list[list[str]] = [[] for _ in range(num_envs)]
         self._recorders = [_recorder_of(env) for env in self.envs]
+        self._threads: ThreadPoolExecutor | None = None
 
     def reset(self, seeds: Sequence[int]) -> list[StepOutcome]:
         if len(seeds) != len(self.envs):
@@ -107,15 +120,25 @@ class EnvHost:
         return outcomes
 
     def step(self, actions: dict[int, str]) -> dict[int, StepOutcome]:
-        outcomes = {}
+        """Step each listed env with its action; outcomes come back keyed and ordered as ``actions``.
+        Steps that may overlap are handed to the threads first; the others run here meanwhile."""
         for k, action in actions.items():
             self._received[k].append(action)
-            try:
-                obs, reward, term, trunc, info = self.envs[k].step(action)
-                outcomes[k] = StepOutcome(obs, float(reward), bool(term), bool(trunc), info)
-            except Exception as exc:
-                outcomes[k] = StepOutcome(error=f"step failed: {type(exc).__name__}: {exc}")
-        return outcomes
+        overlap = [k for k, a in actions.items() if self.step_threads > 1 and can_overlap(self.envs[k], a)]
+        running = {}
+        if len(overlap) > 1:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.step_threads, thread_name_prefix="env-step")
+            running = {k: self._threads.submit(self._step_one, k, actions[k]) for k in overlap}
+        return {k: running[k].result() if k in running else self._step_one(k, action)
+                for k, action in actions.items()}
+
+    def _step_one(self, k: int, action: str) -> StepOutcome:
+        try:
+            obs, reward, term, trunc, info = self.envs[k].step(action)
+            return StepOutcome(obs, float(reward), bool(term), bool(trunc), info)
+        except Exception as exc:
+            return StepOutcome(error=f"step failed: {type(exc).__name__}: {exc}")
 
     def expert_actions(self, indices: Sequence[int]) -> dict[int, str]:
         """Each listed env's expert action (:func:`expert_action`)."""
@@ -141,6 +164,9 @@ class EnvHost:
         return os.getpid()
 
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
         for env in self.envs:
             env.close()
 

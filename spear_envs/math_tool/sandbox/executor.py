@@ -30,6 +30,15 @@ In every mode, the **memory and process cap** (``Isolation.memory_cap``,
 :mod:`~spear_envs.math_tool.sandbox.cgroups`): with a cgroup (v2, or v1 ``memory`` + ``pids``; root or a
 delegated subtree) all of a call's processes together stay under ``memory_mb`` and ``max_processes``;
 without one the limits are per process, ``memory_mb / max_processes`` each, so their sum still fits.
+
+**Calls at once**: a pool runs up to ``size`` calls at the same time (MathTool's shared pool: 4, so an
+env host's overlapping tool calls run side by side). Every limit above stays per call: each worker has
+its own cgroup, and as root its own sandbox user id, so calls neither see, signal nor clean up each
+other's processes. What concurrency changes: up to ``size x memory_mb`` may be in use at once per pool;
+calls sharing a loaded CPU take longer on the wall clock, so one that needs nearly ``timeout_s`` alone
+may hit the wall-clock kill (the CPU-seconds cap is unchanged); as non-root (``"rlimit"``) the process
+cap counts the user's processes, so a call that starts processes while another call's run leaves it less
+room, never more.
 """
 
 from __future__ import annotations

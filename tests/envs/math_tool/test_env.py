@@ -138,6 +138,7 @@ def test_prompt_builder_chat_and_void_turn_rule():
 
 
 def test_default_sandbox_is_one_process_wide_pool_that_envs_never_close():
+    from spear_envs.math_tool.env import SHARED_POOL_SIZE
     from spear_envs.math_tool.sandbox import shared_pool
 
     limits = SandboxLimits(timeout_s=7)
@@ -146,11 +147,12 @@ def test_default_sandbox_is_one_process_wide_pool_that_envs_never_close():
         env.reset(options={"index": 0})
         obs, *_ = env.step(code_turn("print(6 * 7)"))
         assert "42" in obs
-    assert first._executor is second._executor is shared_pool(1, limits)
+    assert first._executor is second._executor is shared_pool(SHARED_POOL_SIZE, limits)
+    assert first._executor.size == SHARED_POOL_SIZE == 4
     first.close()
     second.close()
-    assert shared_pool(1, limits).run("print(5)").stdout == "5\n"  # still running after both closed
+    assert shared_pool(SHARED_POOL_SIZE, limits).run("print(5)").stdout == "5\n"  # still running after both closed
     clone = pickle.loads(pickle.dumps(MathToolEnv(split="eval", timeout_s=7)))
     clone.reset(options={"index": 0})
     clone.step(code_turn("print(1)"))
-    assert clone._executor is shared_pool(1, limits)
+    assert clone._executor is shared_pool(SHARED_POOL_SIZE, limits)
