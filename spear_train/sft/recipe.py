@@ -88,7 +88,7 @@ class SFTRecipe:
 #: Per-env overrides of the defaults above (what ``spear-bench sft --env ENV`` uses).
 ENV_OVERRIDES: dict[str, dict] = {
     "spear/ALFWorld-v0": {"train_tasks": 1500, "epochs": 2.0},
-    "spear/WebShop-v0": {"train_tasks": 4000, "max_prompt_tokens": 1536, "max_response_tokens": 64, "epochs": 1.5},
+    "spear/WebShop-v0": {"train_tasks": 4000, "max_prompt_tokens": 1536, "max_response_tokens": 64, "epochs": 2.0},
     "spear/MathTool-v0": {"train_tasks": 4000, "max_prompt_tokens": 1024, "max_response_tokens": 256, "epochs": 4.0,
                           "split_digits": True},
 }

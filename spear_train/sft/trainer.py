@@ -36,7 +36,7 @@ from spear_train.models.builtin import write_checksum
 from spear_train.models.tiny_model import build_tiny_model, count_parameters
 from spear_train.models.tokenizer import is_game_tokenizer, save_tokenizer, train_tokenizer
 from spear_train.policy.loading import Policy, load_policy
-from spear_train.sft.data import TokenizedExample, expert_examples, tokenize_examples, tokenizer_corpus
+from spear_train.sft.data import TokenizedExample, expert_examples, expert_source, tokenize_examples, tokenizer_corpus
 from spear_train.sft.evaluate import EvalConfig, eval_run_config, evaluate_policy
 from spear_train.sft.recipe import SFTRecipe
 from spear_train.training.checkpoint import CheckpointWriteError, checkpoint_name, write_failure_message
@@ -62,7 +62,9 @@ def data_cache_file(recipe: SFTRecipe) -> Path:
     from spear_envs.core import cache_dir
 
     slug = recipe.env_id.replace("/", "_")
-    return cache_dir("sft-data", slug) / f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}.jsonl"
+    tag = expert_source(recipe.env_id).data_tag
+    name = f"expert{'-' + tag if tag else ''}-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}.jsonl"
+    return cache_dir("sft-data", slug) / name
 
 
 def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:
