@@ -23,15 +23,15 @@ class ExpertSource:
     returns a fresh expert for the episode just reset (default: the env's own, :func:`env_expert`); ``reset_options(split)`` are passed to
     ``env.reset``. ``response(action)`` is the target text for one turn: ``agent_response`` for
     agent envs (the default), the action itself for chat envs whose action is the whole turn (math).
-    ``data_tag`` names the expert in the cached data's file name (change it when the expert changes, so
-    that data played by an earlier expert is not reused).
+    ``version`` names the expert's output format: it is part of the key of the cached expert episodes
+    (``spear_train.sft.trainer.data_cache_file``), so a changed expert never trains on stale episodes.
     """
 
     make_env: Callable[[str], gym.Env]
     make_expert: Callable[[gym.Env], Expert] = lambda env: env_expert(env)
     reset_options: Callable[[str], dict] = lambda split: {}
     response: Callable[[str], str] | None = None  # None: agent_response (think + action tags)
-    data_tag: str = ""
+    version: str = ""  # "" for the first format of an expert (cache files without a version suffix)
 
 
 def env_expert(env: gym.Env) -> Expert:

@@ -46,7 +46,7 @@ def _laptop_env(env_id: str, family: str, by_task: bool = False, **train_kwargs)
 
 
 register_expert_source("spear/WebShop-v0", ExpertSource(make_env=_laptop_env("spear/WebShop-v0", "webshop"),
-                                                         make_expert=lambda env: VisibleBuyer(), data_tag="visible-buyer"))
+                                                         make_expert=lambda env: VisibleBuyer(), version="visible-buyer"))
 # each turn is a whole assistant message (the env's action is the turn): the SFT target is the action itself
 register_expert_source("spear/MathTool-v0", ExpertSource(make_env=_laptop_env("spear/MathTool-v0", "math"),
                                                          response=str))

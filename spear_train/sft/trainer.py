@@ -59,12 +59,15 @@ class RunOptions:
 
 # ----------------------------------------------------------------------------- data and model
 def data_cache_file(recipe: SFTRecipe) -> Path:
+    """Where the expert episodes of ``recipe`` are cached: keyed by the tasks, the history and the expert
+    source's ``version`` (its output format), so a changed expert plays its tasks again."""
     from spear_envs.core import cache_dir
 
     slug = recipe.env_id.replace("/", "_")
-    tag = expert_source(recipe.env_id).data_tag
-    name = f"expert{'-' + tag if tag else ''}-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}.jsonl"
-    return cache_dir("sft-data", slug) / name
+    version = expert_source(recipe.env_id).version
+    suffix = f"-e{version}" if version else ""
+    return cache_dir("sft-data", slug) / (
+        f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}{suffix}.jsonl")
 
 
 def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:
