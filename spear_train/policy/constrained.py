@@ -7,10 +7,9 @@ stop token. The token sequences form a trie; at every decoding step the logits o
 set to ``-inf``. The model therefore chooses among admissible actions, token by token.
 A turn is constrained only when its admissible actions can be enumerated: an empty list, or one that holds a
 template action such as WebShop's ``search[<query>]`` (whose argument is free text), leaves the turn free
-(:func:`admissible_trie` returns ``None``). The exception is a ``search[<...>]`` template on a turn whose task
-text is given (WebShop): the query may then be any word prefix of the task (:func:`task_prefix_queries`), so
-the policy chooses how much of the instruction to search for but cannot write words the task does not hold.
-WebShop's click turns are constrained to the page's clickables.
+(:func:`admissible_trie` returns ``None``). The rollout's model agent makes one exception
+(:func:`spear_train.policy.search_queries.turn_trie`): a WebShop search turn's query is a word prefix of the
+task. WebShop's click turns are constrained to the page's clickables.
 
 Which distribution the log-probs are from: the *masked, renormalised* distribution (the one actually
 sampled from). A trainer that recomputes log-probs without the mask gets a different number for the same
@@ -69,31 +68,12 @@ def action_token_sequences(tokenizer, actions: Sequence[str], stop_id: int,
     return [tokenizer.encode(template.format(action=a), add_special_tokens=False) + [stop_id] for a in actions]
 
 
-def task_prefix_queries(task: str) -> list[str]:
-    """Every word prefix of ``task`` (split on whitespace), without trailing ``,;:.`` punctuation, in order and
-    without repeats: ``"Find me tea, and price"`` gives ``["Find", "Find me", "Find me tea", "Find me tea, and",
-    "Find me tea, and price"]``."""
-    words, queries = task.split(), []
-    for k in range(1, len(words) + 1):
-        query = " ".join(words[:k]).rstrip(",;:.")
-        if query and query not in queries:
-            queries.append(query)
-    return queries
-
-
 def admissible_trie(tokenizer, actions: Sequence[str] | None, stop_id: int,
-                    template: str = DEFAULT_TEMPLATE, task: str | None = None) -> TokenTrie | None:
+                    template: str = DEFAULT_TEMPLATE) -> TokenTrie | None:
     """The trie constraining one turn to ``actions``, or ``None`` (decode freely) when the list is empty
-    or holds a template action (its free-text argument cannot be enumerated), except a ``search[<...>]``
-    template when ``task`` is given: it becomes one ``search[q]`` per word prefix ``q`` of the task
-    (:func:`task_prefix_queries`), beside the turn's other actions."""
-    if not actions:
+    or holds a template action (its free-text argument cannot be enumerated)."""
+    if not actions or any(is_template_action(a) for a in actions):
         return None
-    templates = [a for a in actions if is_template_action(a)]
-    if templates:
-        if not task or any(TEMPLATE_ACTION.match(a).group(1) != "search" for a in templates):
-            return None
-        actions = [a for a in actions if a not in templates] + [f"search[{q}]" for q in task_prefix_queries(task)]
     return TokenTrie(action_token_sequences(tokenizer, actions, stop_id, template))
 
 

@@ -258,7 +258,7 @@ def test_math_tool_episodes_are_one_sample_each_with_sandbox_output_masked(tiny_
 def test_constrained_webshop_rollout_searches_a_task_prefix_then_clicks_only_admissible_items():
     """The shipped WebShop policy under constrained decoding: the search turn (template action) searches a
     word prefix of the task, every turn on a results or item page is one of the page's clickables."""
-    from spear_train.policy.constrained import task_prefix_queries
+    from spear_train.policy.search_queries import task_prefix_queries
     from spear_train.policy.loading import load_policy
 
     policy = load_policy("spear-tiny-webshop", device="cpu")

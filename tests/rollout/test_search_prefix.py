@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spear_train.policy.constrained import action_token_sequences, admissible_trie, task_prefix_queries
+from spear_train.policy.constrained import action_token_sequences
+from spear_train.policy.search_queries import task_prefix_queries, turn_trie
 from spear_train.policy.generation import SamplingConfig
 
 TASK = "Find me tea bags with flavor: green, and price lower than 40.00 dollars"
@@ -21,7 +22,7 @@ def test_task_prefix_queries():
 
 def test_search_template_with_a_task_becomes_the_task_prefixes(tiny_policy):
     tok = tiny_policy.tokenizer
-    trie = admissible_trie(tok, ["search[<query>]", "click[b0abc]"], 0, task=TASK)
+    trie = turn_trie(tok, ["search[<query>]", "click[b0abc]"], 0, task=TASK)
     expected = ["click[b0abc]"] + [f"search[{q}]" for q in task_prefix_queries(TASK)]
     for seq in action_token_sequences(tok, expected, 0):
         assert trie.allowed(seq) == []  # every candidate is a complete path
@@ -30,8 +31,8 @@ def test_search_template_with_a_task_becomes_the_task_prefixes(tiny_policy):
     off = tok.encode("<think></think><action>search[Find me coffee]</action>", add_special_tokens=False)
     assert trie.allowed(off) is None  # a word the task does not hold leaves the trie
     # no task, or a template other than search: free text as before
-    assert admissible_trie(tok, ["search[<query>]"], 0) is None
-    assert admissible_trie(tok, ["ask[<question>]"], 0, task=TASK) is None
+    assert turn_trie(tok, ["search[<query>]"], 0) is None
+    assert turn_trie(tok, ["ask[<question>]"], 0, task=TASK) is None
 
 
 @pytest.mark.parametrize("backend", ["fast", "hf"])
