@@ -7,8 +7,9 @@ stop token. The token sequences form a trie; at every decoding step the logits o
 set to ``-inf``. The model therefore chooses among admissible actions, token by token.
 A turn is constrained only when its admissible actions can be enumerated: an empty list, or one that holds a
 template action such as WebShop's ``search[<query>]`` (whose argument is free text), leaves the turn free
-(:func:`admissible_trie` returns ``None``). So a WebShop search turn is sampled freely and its click turns are
-constrained to the page's clickables.
+(:func:`admissible_trie` returns ``None``). The rollout's model agent makes one exception
+(:func:`spear_train.policy.search_queries.turn_trie`): a WebShop search turn's query is a word prefix of the
+task. WebShop's click turns are constrained to the page's clickables.
 
 Which distribution the log-probs are from: the *masked, renormalised* distribution (the one actually
 sampled from). A trainer that recomputes log-probs without the mask gets a different number for the same

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from spear_train.policy.constrained import DEFAULT_TEMPLATE, TEMPLATE_ACTION, admissible_trie
+from spear_train.policy.constrained import DEFAULT_TEMPLATE, TEMPLATE_ACTION
+from spear_train.policy.search_queries import turn_trie
 from spear_train.policy.fast_decode import make_generator
 from spear_train.policy.generation import Generator, SamplingConfig
 
@@ -37,6 +38,7 @@ class Turn:
     context_ids: list[int] | None = None
     tools: list[dict] | None = None
     whole_reply_is_action: bool = False  # multi-turn envs: the env receives the whole turn, no tags
+    task: str | None = None  # the episode's task text (constrained decoding: a search query is a prefix of it)
 
 
 @dataclass
@@ -85,8 +87,9 @@ class ModelAgent:
             :class:`~spear_train.policy.generation.HFGenerator` otherwise).
         decode_backend: ``auto``, ``fast`` or ``hf`` (the reference ``generate``); ignored with ``generator``.
         constrained: restrict responses to the admissible actions (rendered with ``template``); turns
-            without admissible actions, or whose list holds a template action such as
-            ``search[<query>]``, are sampled freely (:func:`~spear_train.policy.constrained.admissible_trie`).
+            without admissible actions, or whose list holds a template action, are sampled freely, except
+            ``search[<query>]`` on a turn that carries its ``task``: the query is then a word prefix of the
+            task (:func:`~spear_train.policy.search_queries.turn_trie`).
         seed: generation seed; call ``k`` of this agent uses ``seed + k``, so a rollout is reproducible.
     """
 
@@ -107,7 +110,7 @@ class ModelAgent:
                    for t in turns]
         tries = None
         if self.constrained:
-            tries = [admissible_trie(tok, t.admissible_actions, self.stop_ids[0], self.template) for t in turns]
+            tries = [turn_trie(tok, t.admissible_actions, self.stop_ids[0], self.template, t.task) for t in turns]
         batch = self.generator.generate(prompts, self.sampling, tries=tries, seed=self.seed + self._calls)
         self._calls += 1
         replies = []

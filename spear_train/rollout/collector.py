@@ -162,7 +162,7 @@ class RolloutCollector:
                         context_ids=s.prompt_ids + s.response_ids, tools=self.tools, whole_reply_is_action=True)
         messages = s.conversation if self.multi_turn else self.builder.messages(s.memory)
         return Turn(s.index, messages, s.memory.admissible_actions, tools=self.tools,
-                    whole_reply_is_action=self.multi_turn)
+                    whole_reply_is_action=self.multi_turn, task=s.memory.task)
 
     def _record(self, s: _Slot, reply: Reply, parsed, out: StepOutcome) -> None:
         if out.error:

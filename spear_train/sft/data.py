@@ -104,13 +104,17 @@ class DataSummary:
 
 def expert_examples(
     env_id: str, n_tasks: int, first_seed: int, history_length: int = 2, progress: bool = True,
-    cache_file: Path | None = None,
+    cache_file: Path | None = None, first_turn_copies: int = 1,
 ) -> tuple[list[SFTExample], DataSummary]:
     """Examples from the expert's won, non-degenerate episodes on training tasks ``first_seed + i``.
+
+    Each episode's first turn is taken ``first_turn_copies`` times (``SFTRecipe.first_turn_copies``).
 
     With ``cache_file`` the episodes are read from / written to a JSONL file (one episode a line), so
     a second run with the same arguments skips the (slow) expert play.
     """
+    if first_turn_copies < 1:
+        raise ValueError(f"first_turn_copies must be at least 1, got {first_turn_copies}")
     episodes = _load_cached(cache_file)
     if episodes is None:
         episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress))
@@ -125,7 +129,7 @@ def expert_examples(
             summary.lost += 1
         else:
             summary.won += 1
-            examples.extend(ep.examples)
+            examples.extend(ep.examples[:1] * (first_turn_copies - 1) + ep.examples)
     summary.examples = len(examples)
     return examples, summary
 

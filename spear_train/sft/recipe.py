@@ -26,6 +26,9 @@ class SFTRecipe:
         history_length: (observation, action) pairs shown in each prompt (docs/rollouts.md,
             'Prompts and history window').
         max_prompt_tokens: longer prompts are dropped from the data (counted in the data summary).
+        first_turn_copies: each won episode's first turn enters the data this many times (WebShop: the
+            search, where the policy must copy the instruction, the skill its failures trace back to;
+            docs/models.md, 'Recipe').
     Tokenizer and model (ignored when fine-tuning a given ``--model``)
         vocab_size: upper bound for the game-trained BPE; ``split_digits``: one token per digit (math,
             where the policy must copy the problem's numbers into its code).
@@ -43,6 +46,7 @@ class SFTRecipe:
     data_seed: int = 0
     history_length: int = 2
     max_prompt_tokens: int = 768
+    first_turn_copies: int = 1
     max_response_tokens: int = 24
     vocab_size: int = 2048
     split_digits: bool = False
@@ -88,7 +92,8 @@ class SFTRecipe:
 #: Per-env overrides of the defaults above (what ``spear-bench sft --env ENV`` uses).
 ENV_OVERRIDES: dict[str, dict] = {
     "spear/ALFWorld-v0": {"train_tasks": 1500, "epochs": 2.0},
-    "spear/WebShop-v0": {"train_tasks": 4000, "max_prompt_tokens": 1536, "max_response_tokens": 64, "epochs": 1.5},
+    "spear/WebShop-v0": {"train_tasks": 4000, "max_prompt_tokens": 1536, "max_response_tokens": 64, "epochs": 2.0,
+                          "first_turn_copies": 3},
     "spear/MathTool-v0": {"train_tasks": 4000, "max_prompt_tokens": 1024, "max_response_tokens": 256, "epochs": 4.0,
                           "split_digits": True},
 }

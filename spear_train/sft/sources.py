@@ -8,7 +8,9 @@ Importing this module registers one :class:`~spear_train.sft.experts.ExpertSourc
 
 * ``spear/ALFWorld-v0``: the handcoded expert with the move fix (docs/models.md, 'Data per environment'),
   on small generated scenes; task ``i`` is game ``i mod 1500`` of ``train`` (:class:`spear_envs.core.TaskBySeed`);
-* ``spear/WebShop-v0``: the scripted buyer, on goals drawn by seed from the generated catalog's ``train`` goals;
+* ``spear/WebShop-v0``: the visible buyer (:mod:`spear_envs.webshop.visible_buyer`: it decides only from the
+  instruction, the page and the admissible actions, so a policy can imitate it; the env's own scripted
+  buyer knows the target product), on goals drawn by seed from the generated catalog's ``train`` goals;
 * ``spear/MathTool-v0``: the scripted solver (one tool call, then the boxed printed value), on
   difficulty-1 generated problems. Math is a multi-turn chat: SFT uses one example per *assistant
   turn* (the prompt is the whole conversation so far, tool outputs included, re-encoded by the chat
@@ -26,6 +28,7 @@ import gymnasium as gym
 
 import spear_envs  # noqa: F401  (registers the env ids)
 from spear_envs.core import TaskBySeed
+from spear_envs.webshop.visible_buyer import VisibleBuyer
 from spear_train.sft.experts import ExpertSource, register_expert_source
 from spear_train.task_splits import split_env_kwargs
 
@@ -42,7 +45,8 @@ def _laptop_env(env_id: str, family: str, by_task: bool = False, **train_kwargs)
     return make
 
 
-register_expert_source("spear/WebShop-v0", ExpertSource(make_env=_laptop_env("spear/WebShop-v0", "webshop")))
+register_expert_source("spear/WebShop-v0", ExpertSource(make_env=_laptop_env("spear/WebShop-v0", "webshop"),
+                                                         make_expert=lambda env: VisibleBuyer(), version="visible-buyer"))
 # each turn is a whole assistant message (the env's action is the turn): the SFT target is the action itself
 register_expert_source("spear/MathTool-v0", ExpertSource(make_env=_laptop_env("spear/MathTool-v0", "math"),
                                                          response=str))

@@ -186,7 +186,8 @@ def run_sft(recipe: SFTRecipe, opts: RunOptions) -> dict:
     _check_recipe(out, recipe, opts.resume)
 
     examples, summary = expert_examples(recipe.env_id, recipe.train_tasks, recipe.data_seed,
-                                        recipe.history_length, opts.progress, data_cache_file(recipe))
+                                        recipe.history_length, opts.progress, data_cache_file(recipe),
+                                        recipe.first_turn_copies)
     if not examples:
         raise RuntimeError(f"the expert won no non-degenerate training episode of {recipe.env_id}: no SFT data")
     policy = build_policy(recipe, examples, opts)

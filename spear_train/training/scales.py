@@ -42,7 +42,7 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                          constrained_decoding=True, train_turns_per_episode=8, lr=1e-4, mini_batch_size=64,
                          micro_batch_size=16, eval_every=20),
         "webshop": dict(_LAPTOP, max_turns=10, max_prompt_tokens=1536, max_response_tokens=64,
-                        constrained_decoding=True, train_turns_per_episode=6, lr=2e-5, mini_batch_size=64,
+                        constrained_decoding=True, train_turns_per_episode=6, lr=1e-4, mini_batch_size=64,
                         micro_batch_size=16, eval_every=10),
         "math": dict(_LAPTOP, max_turns=4, max_prompt_tokens=1024, max_response_tokens=256, lr=2e-5,
                      mini_batch_size=16, micro_batch_size=4, eval_every=10),

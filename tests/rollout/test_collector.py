@@ -255,9 +255,10 @@ def test_math_tool_episodes_are_one_sample_each_with_sandbox_output_masked(tiny_
         assert s.prompt_ids == tiny_policy.prompt_ids(first_turn)
 
 
-def test_constrained_webshop_rollout_searches_freely_then_clicks_only_admissible_items():
-    """The shipped WebShop policy under constrained decoding: the search turn (template action) is free
-    text, every turn on a results or item page is one of the page's clickables."""
+def test_constrained_webshop_rollout_searches_a_task_prefix_then_clicks_only_admissible_items():
+    """The shipped WebShop policy under constrained decoding: the search turn (template action) searches a
+    word prefix of the task, every turn on a results or item page is one of the page's clickables."""
+    from spear_train.policy.search_queries import task_prefix_queries
     from spear_train.policy.loading import load_policy
 
     policy = load_policy("spear-tiny-webshop", device="cpu")
@@ -274,4 +275,8 @@ def test_constrained_webshop_rollout_searches_freely_then_clicks_only_admissible
     assert all(s.action.startswith("click[") and s.action_admissible for s in after_search)
     assert all("masked to admissible" in s.logprob_distribution for s in after_search)
     first_turns = [samples[0] for samples in by_traj.values()]
-    assert all(s.logprob_distribution == "softmax(logits / 1)" for s in first_turns)  # search turns are free
+    assert all("masked to admissible" in s.logprob_distribution for s in first_turns)
+    tasks = {e.traj_id: e.task for e in rollout.episodes}
+    for s in first_turns:
+        prefixes = [q.lower() for q in task_prefix_queries(tasks[s.traj_id])]
+        assert s.action.startswith("search[") and s.action[len("search["):-1].lower() in prefixes, s.action
