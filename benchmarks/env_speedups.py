@@ -25,6 +25,8 @@ from pathlib import Path
 #: envs whose env work the speed-ups change (WebShop's steps are cheap and stay one after another)
 ENV_SPEEDUP_ENVS = ("alfworld", "math")
 SETTINGS = ("off", "on")
+#: the ALFWorld game cache before it held an evaluation's games (``configure_game_cache`` keywords)
+PREVIOUS_GAME_CACHE = dict(logics=64, states=256, reuse_rule_parses=False)
 
 
 def set_env_speedups(on: bool) -> None:
@@ -35,7 +37,7 @@ def set_env_speedups(on: bool) -> None:
         configure_game_cache()
         os.environ.pop("SPEAR_ENV_STEP_THREADS", None)
     else:
-        configure_game_cache(64, 256, reuse_rule_parses=False)
+        configure_game_cache(**PREVIOUS_GAME_CACHE)
         os.environ["SPEAR_ENV_STEP_THREADS"] = "1"
 
 
@@ -52,6 +54,7 @@ def warm_sandbox() -> None:
 
 
 def cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
