@@ -26,7 +26,7 @@ from pathlib import Path
 ENV_SPEEDUP_ENVS = ("alfworld", "math")
 SETTINGS = ("off", "on")
 #: the ALFWorld game cache before it held an evaluation's games (``configure_game_cache`` keywords)
-PREVIOUS_GAME_CACHE = dict(logics=64, states=256, reuse_rule_parses=False)
+PREVIOUS_GAME_CACHE = dict(logics=64, states=256, reuse_rule_parses=False, sas_store_enabled=False)
 
 
 def set_env_speedups(on: bool) -> None:

@@ -13,8 +13,8 @@ This module removes that repeated work without changing any rule of the engine:
   :class:`GameLogic` between envs, so many envs do not multiply its memory; a new game's grammar reuses
   the rule parses of every game before it (:mod:`spear_envs.alfworld.fast_logic`).
 * :class:`CachedPddlState` reuses the two PDDL->SAS translations of a problem and its initial facts
-  (process-wide LRUs of :data:`GAME_CACHE_SIZE` games), so a reset only reloads the SAS task into the C
-  library. A reset builds a fresh state from these read-only parts: play never writes into them.
+  (process-wide LRUs of :data:`GAME_CACHE_SIZE` games; the translations also persist across processes in
+  :mod:`~spear_envs.alfworld.sas_store`), so a reset only reloads the SAS task into the C library. A reset builds a fresh state from these read-only parts: play never writes into them.
 * :class:`FastPddlEnv` is ``PddlEnv`` wired to the three caches. Nothing in site-packages is patched:
   the stock engine keeps working side by side (the byte-identity test and the benchmark run both).
 
@@ -48,10 +48,11 @@ from textworld.envs.pddl.textgen import (
 )
 from textworld.logic import Proposition, Rule, Variable
 
+from spear_envs.alfworld import sas_store
 from spear_envs.alfworld.fast_logic import clear_rule_memo, clone_symbol, parse_game_logic, parse_symbols
 
 __all__ = ["MemoGrammar", "CachedPddlState", "FastPddlEnv", "shared_logic", "translate", "clear_caches",
-           "GAME_CACHE_SIZE", "configure_game_cache"]
+           "GAME_CACHE_SIZE", "configure_game_cache", "parse_task"]
 
 
 class _LRU:
@@ -98,12 +99,13 @@ _reuse_rule_parses = True
 
 
 def configure_game_cache(logics: int = GAME_CACHE_SIZE, states: int = GAME_CACHE_SIZE, *,
-                         reuse_rule_parses: bool = True) -> None:
-    """Set how many games' parsed logics and (translations, initial facts) stay cached, and whether a new
-    game's grammar reuses earlier rule parses; drops every cache. The defaults are the engine's;
-    ``configure_game_cache(64, 256, reuse_rule_parses=False)`` is its setting before the game cache
-    (``benchmarks/laptop_speed.py --part env`` and ``benchmarks/alfworld_game_cache.py`` compare the
-    two). Transcripts are the same either way."""
+                         reuse_rule_parses: bool = True, sas_store_enabled: bool = True) -> None:
+    """Set how many games' parsed logics and (translations, initial facts) stay cached, whether a new
+    game's grammar reuses earlier rule parses, and whether translations are read from and written to the
+    on-disk :mod:`~spear_envs.alfworld.sas_store`; drops every in-process cache. The defaults are the
+    engine's; ``configure_game_cache(64, 256, reuse_rule_parses=False, sas_store_enabled=False)`` is its
+    setting before the game cache (``benchmarks/laptop_speed.py --part env`` and
+    ``benchmarks/alfworld_game_cache.py`` compare them). Transcripts are the same either way."""
     global _reuse_rule_parses
     for name, size in (("logics", logics), ("states", states)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -111,6 +113,7 @@ def configure_game_cache(logics: int = GAME_CACHE_SIZE, states: int = GAME_CACHE
     _LOGICS.maxsize = logics
     _TRANSLATIONS.maxsize = _INITIAL_FACTS.maxsize = states
     _reuse_rule_parses = bool(reuse_rule_parses)
+    sas_store.set_enabled(sas_store_enabled)
     clear_caches()
 
 
@@ -233,15 +236,36 @@ def translate(domain: str, problem: str) -> tuple[Any, str, str]:
     """
 
     def make() -> tuple[Any, str, str]:
+        stored = sas_store.load(domain, problem)
+        if stored is not None:
+            return parse_task(domain, problem), *stored
         argv = list(sys.argv)
         try:
             task, sas = fast_downward.pddl2sas(domain, problem)
             _, sas_replan = fast_downward.pddl2sas(domain, problem, optimize=True)
         finally:
             sys.argv[:] = argv
+        sas_store.save(domain, problem, sas, sas_replan)
         return task, sas, sas_replan
 
     return _TRANSLATIONS.get((domain, problem), make)
+
+
+def parse_task(domain: str, problem: str) -> Any:
+    """The translator's parsed and normalised task: the first output of ``fast_downward.pddl2sas``, without
+    the translation (what a reset needs beside translations read from :mod:`~spear_envs.alfworld.sas_store`)."""
+    argv = list(sys.argv)
+    try:
+        sys.argv = ["translate.py", "domain", "task"]  # the translator's options module parses argv on import
+        from fast_downward.translate import normalize
+        from fast_downward.translate.pddl_parser import lisp_parser, parsing_functions
+
+        task = parsing_functions.parse_task(lisp_parser.parse_nested_list(domain.split("\n")),
+                                            lisp_parser.parse_nested_list(problem.split("\n")))
+        normalize.normalize(task)
+    finally:
+        sys.argv[:] = argv
+    return task
 
 
 class CachedPddlState(pddl_logic.PddlState):

@@ -9,7 +9,7 @@ import random
 import pytest
 from textworld.envs.pddl import logic as pddl_logic
 
-from spear_envs.alfworld import fast_engine
+from spear_envs.alfworld import fast_engine, sas_store
 from spear_envs.alfworld.fast_logic import parse_game_logic
 
 from .conftest import small_env
@@ -18,8 +18,10 @@ GAMES = (0, 1, 2, 3, 4, 5)  # one of each task type
 
 
 @pytest.fixture(autouse=True)
-def default_cache():
-    """Every test starts and ends with the engine's default, empty caches."""
+def default_cache(tmp_path, monkeypatch):
+    """Every test starts and ends with the engine's default, empty caches (the on-disk SAS store in a
+    private, empty folder, so "cold" means translated here)."""
+    monkeypatch.setattr(sas_store, "store_dir", lambda: tmp_path / "sas")
     fast_engine.configure_game_cache()
     yield
     fast_engine.configure_game_cache()
