@@ -70,6 +70,10 @@ class PromptBuilder(ABC):
     #: True when an episode is one growing chat (system/user, then assistant turns and tool replies)
     #: rolled out as one sample; False for agent envs that render one fresh prompt per step.
     multi_turn: ClassVar[bool] = False
+    #: Multi-turn envs: the turn a harness plays for the agent when the episode's response budget (its
+    #: tokens, tool replies included) runs out before the env ended the episode, so that every episode
+    #: ends in the env's own terms (reward and ``terminated``) instead of being cut; ``None``: stop without it.
+    budget_end_action: ClassVar[str | None] = None
 
     def __init__(self, history_length: int = 2):
         if history_length < 0:

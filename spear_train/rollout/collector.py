@@ -39,7 +39,9 @@ class RolloutConfig:
         max_steps: per-episode step cap on top of the env's own (``None``: the env's cap only).
         history_length: (observation, action) pairs shown in agent-env prompts.
         max_response_tokens: multi-turn episodes end once their response (tool replies included)
-            reaches this many tokens.
+            reaches this many tokens; one the env has not ended by then is ended by playing the prompt
+            builder's ``budget_end_action`` (MathTool: a final answer without a box, scored -1), so every
+            episode finishes in the env (terminated or truncated) and its records replay as played.
         progress: show a tqdm bar over env steps.
     """
 
@@ -73,6 +75,7 @@ class _Slot:
     conversation: list[dict] = field(default_factory=list)
     last_reply: Reply | None = None
     distribution: str = ""
+    budget_spent: bool = False  # multi-turn: the response budget ran out while the env's episode went on
 
     def fail(self, reason: str) -> None:
         self.done = True
@@ -123,6 +126,7 @@ class RolloutCollector:
             rollout.generated_tokens += sum(len(r.response_ids) for r in replies)
             for s, reply in zip(active, replies):
                 self._record(s, reply, actions[s.index], outcomes[s.index])
+            self._end_spent_budgets(active, rollout)
             if bar is not None:
                 bar.update(len(active))
         if bar is not None:
@@ -200,6 +204,7 @@ class RolloutCollector:
         s.loss_mask += [1] * len(reply.response_ids)
         s.last_reply, s.distribution = reply, reply.distribution or s.distribution
         if len(s.response_ids) >= self.config.max_response_tokens:
+            s.budget_spent = not s.done
             s.done = True
         if s.done:
             return
@@ -214,6 +219,32 @@ class RolloutCollector:
             s.logprobs += [0.0] * len(ids)
             s.loss_mask += [0] * len(ids)
         s.conversation.append({"role": observation_role, "content": out.observation})
+
+    def _end_spent_budgets(self, slots: list[_Slot], rollout: Rollout) -> None:
+        """End, in the env, the episodes whose response budget ran out this turn while the env went on: one
+        more env step with ``builder.budget_end_action`` (not a policy turn: no tokens, not counted as an
+        invalid action). Its reward joins the episode's return, and the record holds it like any step."""
+        action = self.builder.budget_end_action
+        spent = [s for s in slots if s.budget_spent and not s.episode.failed]
+        if action is None or not spent:
+            return
+        t0 = time.perf_counter()
+        outcomes = self.pool.step({s.index: action for s in spent})
+        rollout.env_seconds += time.perf_counter() - t0
+        rollout.env_steps += len(spent)
+        for s in spent:
+            s.budget_spent = False
+            out = outcomes[s.index]
+            if out.error:
+                s.fail(out.error)
+                continue
+            ep = s.episode
+            ep.length += 1
+            ep.episode_return += out.reward
+            ep.won = bool(out.info.get("won", False))
+            ep.actions.append(action)
+            ep.ended_by_budget = True
+            s.memory.record(action, out.observation, out.info)
 
     def _finish(self, s: _Slot) -> list[Sample]:
         ep = s.episode

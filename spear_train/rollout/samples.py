@@ -85,6 +85,9 @@ class Episode:
     failed: bool = False
     failure: str = ""
     actions: list[str] = field(default_factory=list)
+    #: the response budget ran out before the env ended the episode, and the harness played the prompt
+    #: builder's ``budget_end_action`` to end it (counted in ``length``, ``actions`` and the return)
+    ended_by_budget: bool = False
 
 
 @dataclass

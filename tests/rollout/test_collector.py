@@ -255,6 +255,31 @@ def test_math_tool_episodes_are_one_sample_each_with_sandbox_output_masked(tiny_
         assert s.prompt_ids == tiny_policy.prompt_ids(first_turn)
 
 
+def test_a_math_episode_out_of_response_budget_is_ended_in_the_env_as_a_wrong_answer(tiny_policy):
+    """The budget runs out after the first (tool-call) turn: the harness plays the builder's budget-end
+    turn, so the env ends the episode (terminated, -1) and its record is finished, not cut."""
+    import spear_envs
+
+    env_id = "spear/MathTool-v0"
+    if env_id not in spear_envs.SPEAR_ENVS:
+        pytest.skip(f"{env_id} is not registered in this checkout")
+    end = prompt_builder_for(env_id).budget_end_action
+    assert end == ""
+    pool = make_env_pool(EnvSpec(env_id, record=True), 2)
+    rollout = RolloutCollector(env_id, ForcedSolverAgent(tiny_policy), pool,
+                               RolloutConfig(group_size=2, max_response_tokens=10)).collect([3])
+    records = pool.episode_records()
+    for e, s, received, record in zip(rollout.episodes, rollout.samples, pool.received_actions(), records):
+        assert e.ended_by_budget and not e.won and not e.failed
+        assert e.length == 2 and e.actions[-1] == end and received[-1] == end and "<tool_call>" in received[0]
+        assert e.episode_return == s.reward == -1.0  # as a wrong final answer, never better than one
+        assert s.num_tool_calls == 1 and s.action == end
+        assert record.steps[-1].terminated and [st.action for st in record.steps] == received
+    # an episode the env ends within the budget is untouched (the expert's two turns, won)
+    full = RolloutCollector(env_id, ForcedSolverAgent(tiny_policy), pool, RolloutConfig(group_size=2)).collect([3])
+    assert all(e.won and not e.ended_by_budget and e.length == 2 for e in full.episodes)
+
+
 def test_constrained_webshop_rollout_searches_a_task_prefix_then_clicks_only_admissible_items():
     """The shipped WebShop policy under constrained decoding: the search turn (template action) searches a
     word prefix of the task, every turn on a results or item page is one of the page's clickables."""
