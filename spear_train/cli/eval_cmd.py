@@ -8,10 +8,13 @@ EXAMPLES = """\
 examples:
   spear-bench eval --env alfworld --checkpoint runs/spear-alfworld-seed0/checkpoints/step_000020
   spear-bench eval --env webshop --agent random --seed 0 1 2 --episodes 50
-  spear-bench eval --env alfworld --agent expert --scale paper --out expert.json   # leaderboard setting
+  spear-bench eval --env alfworld --agent expert --scale paper --out expert.json   # paper track
   spear-bench leaderboard verify expert.json --add && spear-bench leaderboard render
---out writes a result document (leaderboard schema) with every episode's action log; the leaderboard
-accepts the benchmark setting only (registered env kwargs + split), i.e. --scale paper.
+--out writes a result document (leaderboard schema) with every episode's action log. The leaderboard
+accepts only its registered settings, one per track: --scale paper (the paper track) and --scale laptop
+(the laptop track, what `spear-bench run` evaluates), each with its whole evaluation list (reset seeds
+0..N-1, N at least the track's minimum, which `spear-bench leaderboard verify` names when it refuses),
+every episode played once and finished.
 """
 
 
