@@ -96,6 +96,26 @@ def existing_rows(submissions: Path) -> set[tuple[str, str, str]]:
     return keys
 
 
+def identical_rows(rows: list[Row], work: Path, submissions: Path) -> dict[str, str]:
+    """Rows made earlier whose episodes equal a published file's (tag -> that file's name): not published,
+    since the repository holds each set of episodes once (``DuplicateEvidence``); they count as done."""
+    from spear_train.leaderboard.schema import Result
+
+    hashes = {}
+    for path in submissions.glob("*.json"):
+        hashes.setdefault(path.name.rsplit("__", 1)[-1].removesuffix(".json"), []).append(path)
+    found = {}
+    for row in rows:
+        made = work / f"{row.tag}.json"
+        if not made.exists():
+            continue
+        content = Result.model_validate_json(made.read_bytes()).content_hash()
+        for path in hashes.get(content[:12], []):
+            if Result.model_validate_json(path.read_bytes()).content_hash() == content:
+                found[row.tag] = path.name
+    return found
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "spear_train.cli.main", *args]
 
@@ -154,14 +174,18 @@ def main() -> int:
         print("warning: leaderboard baselines use at least 3 seeds", file=sys.stderr)
 
     import spear_envs  # noqa: F401
-    from spear_train.leaderboard.render import add_to_repository
+    from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository
     from spear_train.leaderboard.schema import Result
     from spear_train.leaderboard.verify import verify_result
 
     rows = plan(args.envs, args.kinds, args.seeds, args.episodes)
     present = existing_rows(args.dir / "submissions")
-    todo = [r for r in rows if row_key(r) not in present and (args.only is None or r.tag in args.only)]
+    missing = [r for r in rows if row_key(r) not in present]
+    identical = identical_rows(missing, args.work, args.dir / "submissions")
+    todo = [r for r in missing if r.tag not in identical and (args.only is None or r.tag in args.only)]
     print(f"{len(rows)} rows planned, {len(rows) - len(todo)} done, {len(todo)} remaining")
+    for tag, name in identical.items():
+        print(f"  done, not published: {tag} played the very episodes of {name}")
     if args.list:
         for r in todo:
             print(f"  remaining: {r.tag} (seeds {r.seeds})")
@@ -173,8 +197,11 @@ def main() -> int:
         path = make_row(row, args.work, args.threads)
         result = Result.model_validate_json(path.read_bytes())
         v = verify_result(result)
-        written = add_to_repository(result, args.dir / "submissions")
-        print(f"  verified on the {v.setting.track} track: success {v.metrics.success_mean:.3f}; wrote {written}")
+        try:
+            written = f"wrote {add_to_repository(result, args.dir / 'submissions')}"
+        except DuplicateEvidence as dup:
+            written = f"not published: the very episodes of {dup.existing.name}, which stands for both rows"
+        print(f"  verified on the {v.setting.track} track: success {v.metrics.success_mean:.3f}; {written}")
     print("all rows done; now run: spear-bench leaderboard render")
     return 0
 

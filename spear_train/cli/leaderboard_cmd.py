@@ -143,7 +143,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     from spear_train.cli import CliError
     from spear_train.leaderboard.client import SubmitError, load_result
-    from spear_train.leaderboard.render import add_to_repository
+    from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository
     from spear_train.leaderboard.verify import Rejection, verify_result
 
     import spear_envs  # noqa: F401
@@ -160,7 +160,10 @@ def run_verify(args: argparse.Namespace) -> int:
           f"({verification.setting.key}): success {m.success_mean:.4f}, return {m.score_mean:.4f}"
           + (f", graded score {verification.graded_score[0]:.4f}" if verification.graded_score else ""))
     if args.add:
-        print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
+        try:
+            print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
+        except DuplicateEvidence as exc:
+            raise CliError(f"not added: {exc}") from None
     return 0
 
 

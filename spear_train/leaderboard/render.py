@@ -29,6 +29,17 @@ class RenderError(Exception):
     """A submission file is unreadable, invalid, or fails verification."""
 
 
+class DuplicateEvidence(RenderError):
+    """These episodes are already published under another name (``existing``). The server and ``spear-bench
+    leaderboard import`` refuse a second submission of the same evidence (same setting, seeds, options and
+    actions), whatever its label, so the repository holds each once: two methods that play identical
+    episodes (e.g. an algorithm whose extra parts never act on an env) share one row."""
+
+    def __init__(self, message: str, existing: Path):
+        super().__init__(message)
+        self.existing = existing
+
+
 @dataclass
 class Entry:
     path: Path
@@ -51,10 +62,16 @@ def submission_filename(result: Result) -> str:
 
 
 def add_to_repository(result: Result, submissions_dir: str | Path) -> Path:
-    """Write ``result`` into ``submissions_dir`` under its canonical name (overwrites the same evidence only)."""
+    """Write ``result`` into ``submissions_dir`` under its canonical name (overwrites the same evidence only);
+    :class:`DuplicateEvidence` when another file there holds the same episodes under another name."""
     folder = Path(submissions_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / submission_filename(result)
+    content = result.content_hash()
+    for other in sorted(folder.glob(f"*__{content[:12]}.json")):
+        if other != path and Result.model_validate_json(other.read_bytes()).content_hash() == content:
+            raise DuplicateEvidence(f"{other.name} already holds these episodes (method {result.method!r} "
+                                    "played exactly what it records); not written", other)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(result.to_json(indent=None) + "\n", encoding="utf-8")
     tmp.replace(path)
@@ -86,6 +103,12 @@ def load_entries(submissions_dir: str | Path, *, verify: bool = True,
             status = "outdated"
         graded = verification.graded_score if verification else _claimed_graded(result, track)
         entries.append(Entry(path, result, status, track, graded, verification))
+    seen: dict[str, Path] = {}
+    for entry in entries:
+        first = seen.setdefault(entry.result.content_hash(), entry.path)
+        if first != entry.path:
+            raise RenderError(f"{entry.path}: holds the same episodes as {first.name}; the server would refuse "
+                              "it as a duplicate, so the tables keep one of them")
     return entries
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from spear_train.cli.main import main
 from spear_train.leaderboard.db import LeaderboardDB
-from spear_train.leaderboard.render import add_to_repository, md_escape, render_all
+from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository, md_escape, render_all
+from spear_train.leaderboard.schema import Result
 
 from .conftest import TOY_ID, as_dict, db_dump, make_result
 
@@ -120,6 +121,25 @@ def test_render_writes_ranked_escaped_tables(tmp_path, capsys):
     assert main(["leaderboard", "render", "--dir", str(board)]) == 2
     assert "forged.json" in capsys.readouterr().err
     assert (board / "spear-test__GuessWord-v0.md").read_text() == before
+
+
+def test_the_same_episodes_are_published_once_whatever_their_label(tmp_path, capsys):
+    board = tmp_path / "leaderboards"
+    first = make_result(6, method="base")
+    written = add_to_repository(first, board / "submissions")
+    relabelled = Result.model_validate(as_dict(first) | {"method": "base+extras"})
+    assert relabelled.content_hash() == first.content_hash()
+    with pytest.raises(DuplicateEvidence) as caught:
+        add_to_repository(relabelled, board / "submissions")
+    assert caught.value.existing == written and sorted((board / "submissions").iterdir()) == [written]
+    assert add_to_repository(first, board / "submissions") == written  # the same file again: rewritten, fine
+    assert main(["leaderboard", "verify", str(_write(tmp_path, as_dict(relabelled), "relabelled.json")), "--add",
+                 "--dir", str(board)]) == 2
+    assert "not added" in capsys.readouterr().err and sorted((board / "submissions").iterdir()) == [written]
+    # a copy placed by hand under another name stops the render, as the server would refuse it
+    (board / "submissions" / "copy.json").write_text(relabelled.to_json(indent=None))
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 2
+    assert "same episodes as" in capsys.readouterr().err
 
 
 def test_render_marks_outdated_env_versions(tmp_path):
