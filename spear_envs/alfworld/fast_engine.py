@@ -110,10 +110,10 @@ def configure_game_cache(logics: int = GAME_CACHE_SIZE, states: int = GAME_CACHE
     for name, size in (("logics", logics), ("states", states)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"{name} must be a positive int (games to keep), got {size!r}")
+    sas_store.set_enabled(sas_store_enabled)  # checks its value first: a bad call changes nothing
     _LOGICS.maxsize = logics
     _TRANSLATIONS.maxsize = _INITIAL_FACTS.maxsize = states
     _reuse_rule_parses = bool(reuse_rule_parses)
-    sas_store.set_enabled(sas_store_enabled)
     clear_caches()
 
 

@@ -24,6 +24,7 @@ played from a stored translation is the episode a fresh translation gives: the g
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -43,13 +44,12 @@ _warned = False
 def set_enabled(enabled: bool) -> None:
     """Switch the store on or off for this process (off: every new game is translated, nothing is written)."""
     global _enabled
-    _enabled = bool(enabled)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"sas_store_enabled must be True or False, got {enabled!r}")
+    _enabled = enabled
 
 
-def enabled() -> bool:
-    return _enabled
-
-
+@functools.cache
 def _translator_version() -> str:
     try:
         from importlib.metadata import version

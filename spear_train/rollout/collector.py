@@ -168,19 +168,27 @@ class RolloutCollector:
         return Turn(s.index, messages, s.memory.admissible_actions, tools=self.tools,
                     whole_reply_is_action=self.multi_turn, task=s.memory.task)
 
-    def _record(self, s: _Slot, reply: Reply, parsed, out: StepOutcome) -> None:
+    @staticmethod
+    def _book_step(s: _Slot, action: str, out: StepOutcome) -> bool:
+        """Book one env step into the slot's episode and memory; False (the slot failed) on an env error."""
         if out.error:
             s.fail(out.error)
-            return
+            return False
         ep = s.episode
         ep.length += 1
         ep.episode_return += out.reward
         ep.won = bool(out.info.get("won", False))
+        ep.actions.append(action)
+        s.memory.record(action, out.observation, out.info)
+        return True
+
+    def _record(self, s: _Slot, reply: Reply, parsed, out: StepOutcome) -> None:
+        anchor = s.memory.observations[-1]
+        if not self._book_step(s, parsed.action, out):
+            return
+        ep = s.episode
         ep.invalid_actions += not parsed.valid
         ep.inadmissible_actions += not out.info.get("action_valid", True)
-        ep.actions.append(parsed.action)
-        anchor = s.memory.observations[-1]
-        s.memory.record(parsed.action, out.observation, out.info)
         s.done = out.terminated or out.truncated or (
             self.config.max_steps is not None and ep.length >= self.config.max_steps)
         if self.multi_turn:
@@ -234,17 +242,7 @@ class RolloutCollector:
         rollout.env_steps += len(spent)
         for s in spent:
             s.budget_spent = False
-            out = outcomes[s.index]
-            if out.error:
-                s.fail(out.error)
-                continue
-            ep = s.episode
-            ep.length += 1
-            ep.episode_return += out.reward
-            ep.won = bool(out.info.get("won", False))
-            ep.actions.append(action)
-            ep.ended_by_budget = True
-            s.memory.record(action, out.observation, out.info)
+            s.episode.ended_by_budget = self._book_step(s, action, outcomes[s.index])
 
     def _finish(self, s: _Slot) -> list[Sample]:
         ep = s.episode

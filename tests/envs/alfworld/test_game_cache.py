@@ -104,3 +104,6 @@ def test_cache_sizes_are_checked():
     for bad in (0, -1, 1.5, True, "64"):
         with pytest.raises(ValueError, match="positive int"):
             fast_engine.configure_game_cache(bad)
+    for bad in ("no", 0, None):
+        with pytest.raises(ValueError, match="sas_store_enabled must be True or False"):
+            fast_engine.configure_game_cache(sas_store_enabled=bad)
