@@ -9,8 +9,12 @@ Rows (each a real run or evaluation, replay-verified, then written to ``leaderbo
 * ``eval`` rows, both tracks: the shipped policy with no RL (``--agent model``), the scripted expert and
   the random agent (``spear-bench eval --agent A --scale T``).
 
-Work is resumable: a row whose (env, track, preset) already has a file in the submissions folder is
-skipped (so the committed paper-track expert and random rows stay), a seed whose run
+A row whose episodes come out identical to a published row's (on laptop math, ``grpo+spear`` plays exactly
+``grpo``'s: the replay buffer never fills) is written to ``submissions/same-episodes/`` beside it, since
+the repository, like the server, publishes each set of episodes once.
+
+Work is resumable: a row whose (env, track, preset) already has a file in the submissions folder (or its
+``same-episodes/``) is skipped (so the committed paper-track expert and random rows stay), a seed whose run
 folder holds a ``result.json`` is not trained again, and an interrupted run is continued with
 ``--resume``. Progress lines say which row runs, how many remain and an ETA from the rows finished so far.
 
@@ -87,33 +91,13 @@ def existing_rows(submissions: Path) -> set[tuple[str, str, str]]:
     from spear_train.leaderboard.schema import Result
 
     keys = set()
-    for path in submissions.glob("*.json"):
+    for path in [*submissions.glob("*.json"), *submissions.glob("same-episodes/*.json")]:
         result = Result.model_validate_json(path.read_bytes())
         try:
             keys.add((result.env.id, find_setting(result).track, result.preset))
         except Rejection:
             continue
     return keys
-
-
-def identical_rows(rows: list[Row], work: Path, submissions: Path) -> dict[str, str]:
-    """Rows made earlier whose episodes equal a published file's (tag -> that file's name): not published,
-    since the repository holds each set of episodes once (``DuplicateEvidence``); they count as done."""
-    from spear_train.leaderboard.schema import Result
-
-    hashes = {}
-    for path in submissions.glob("*.json"):
-        hashes.setdefault(path.name.rsplit("__", 1)[-1].removesuffix(".json"), []).append(path)
-    found = {}
-    for row in rows:
-        made = work / f"{row.tag}.json"
-        if not made.exists():
-            continue
-        content = Result.model_validate_json(made.read_bytes()).content_hash()
-        for path in hashes.get(content[:12], []):
-            if Result.model_validate_json(path.read_bytes()).content_hash() == content:
-                found[row.tag] = path.name
-    return found
 
 
 def cli(*args: str) -> list[str]:
@@ -174,18 +158,15 @@ def main() -> int:
         print("warning: leaderboard baselines use at least 3 seeds", file=sys.stderr)
 
     import spear_envs  # noqa: F401
-    from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository
+    from spear_train.leaderboard.render import DuplicateEvidence, add_same_episodes, add_to_repository
     from spear_train.leaderboard.schema import Result
     from spear_train.leaderboard.verify import verify_result
 
     rows = plan(args.envs, args.kinds, args.seeds, args.episodes)
     present = existing_rows(args.dir / "submissions")
     missing = [r for r in rows if row_key(r) not in present]
-    identical = identical_rows(missing, args.work, args.dir / "submissions")
-    todo = [r for r in missing if r.tag not in identical and (args.only is None or r.tag in args.only)]
-    print(f"{len(rows)} rows planned, {len(rows) - len(todo)} done, {len(todo)} remaining")
-    for tag, name in identical.items():
-        print(f"  done, not published: {tag} played the very episodes of {name}")
+    todo = [r for r in missing if args.only is None or r.tag in args.only]
+    print(f"{len(rows)} rows planned, {len(rows) - len(missing)} done, {len(todo)} to make now")
     if args.list:
         for r in todo:
             print(f"  remaining: {r.tag} (seeds {r.seeds})")
@@ -200,7 +181,8 @@ def main() -> int:
         try:
             written = f"wrote {add_to_repository(result, args.dir / 'submissions')}"
         except DuplicateEvidence as dup:
-            written = f"not published: the very episodes of {dup.existing.name}, which stands for both rows"
+            written = (f"played the very episodes of {dup.existing.name}; "
+                       f"wrote {add_same_episodes(result, args.dir / 'submissions')} beside it")
         print(f"  verified on the {v.setting.track} track: success {v.metrics.success_mean:.3f}; {written}")
     print("all rows done; now run: spear-bench leaderboard render")
     return 0

@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = lsub.add_parser("verify", help="replay a result file locally and report whether a server would accept it")
     v.add_argument("result", metavar="RESULT.json")
     v.add_argument("--add", action="store_true", help="if it verifies, copy it into leaderboards/submissions/")
+    v.add_argument("--same-episodes", action="store_true",
+                   help="with --add: the result played exactly the episodes of a published file (another method "
+                        "whose runs came out identical); copy it into submissions/same-episodes/, where the "
+                        "tables list it as its own row beside that one")
     v.add_argument("--dir", default="leaderboards", help="leaderboards folder for --add (default: ./leaderboards)")
     v.set_defaults(func=run_verify)
 
@@ -143,7 +147,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     from spear_train.cli import CliError
     from spear_train.leaderboard.client import SubmitError, load_result
-    from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository
+    from spear_train.leaderboard.render import DuplicateEvidence, RenderError, add_same_episodes, add_to_repository
     from spear_train.leaderboard.verify import Rejection, verify_result
 
     import spear_envs  # noqa: F401
@@ -159,11 +163,18 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verified {verification.episodes} episodes on the {verification.setting.track} track "
           f"({verification.setting.key}): success {m.success_mean:.4f}, return {m.score_mean:.4f}"
           + (f", graded score {verification.graded_score[0]:.4f}" if verification.graded_score else ""))
+    if args.same_episodes and not args.add:
+        raise CliError("--same-episodes goes with --add")
     if args.add:
+        folder = Path(args.dir) / "submissions"
         try:
-            print(f"wrote {add_to_repository(result, Path(args.dir) / 'submissions')}")
+            path = add_same_episodes(result, folder) if args.same_episodes else add_to_repository(result, folder)
         except DuplicateEvidence as exc:
+            raise CliError(f"not added: {exc}; if another method's runs played these very episodes, "
+                           "add it with --same-episodes") from None
+        except RenderError as exc:
             raise CliError(f"not added: {exc}") from None
+        print(f"wrote {path}")
     return 0
 
 

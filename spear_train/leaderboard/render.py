@@ -5,6 +5,12 @@ Accepted results are kept as JSON files (one per result, named by env, method an
 per env with one table per track (paper, laptop), ranked by success. A file that fails verification for
 any reason other than an outdated env version stops the render with its name and the reason, and no
 table is written.
+
+Each set of episodes is published once (:class:`DuplicateEvidence`). A method whose run played exactly the
+episodes of a published row (e.g. an algorithm whose extra parts never act on an env) keeps its own file in
+``submissions/same-episodes/`` (:func:`add_same_episodes`): it is verified like any other, must have its twin
+among the published files, and shows as its own row marked "same episodes as" that row. The server and
+``spear-bench leaderboard import`` hold the published file only, as they refuse the same episodes twice.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from spear_train.leaderboard.verify import Rejection, Verification, verify_resul
 
 STATUS_TEXT = {"verified": "✅ replayed", "outdated": "⚠️ outdated env version", "unchecked": "not re-verified"}
 
+#: Sub-folder of a submissions folder for results whose episodes equal a published file's (see the docstring).
+SAME_EPISODES_DIR = "same-episodes"
+
 
 class RenderError(Exception):
     """A submission file is unreadable, invalid, or fails verification."""
@@ -32,8 +41,8 @@ class RenderError(Exception):
 class DuplicateEvidence(RenderError):
     """These episodes are already published under another name (``existing``). The server and ``spear-bench
     leaderboard import`` refuse a second submission of the same evidence (same setting, seeds, options and
-    actions), whatever its label, so the repository holds each once: two methods that play identical
-    episodes (e.g. an algorithm whose extra parts never act on an env) share one row."""
+    actions), whatever its label, so the repository publishes each once; a second method that played these
+    very episodes goes to ``same-episodes/`` (:func:`add_same_episodes`)."""
 
     def __init__(self, message: str, existing: Path):
         super().__init__(message)
@@ -48,6 +57,7 @@ class Entry:
     track: str
     graded: tuple[float, float | None] | None = None
     verification: Verification | None = None
+    same_as: "Entry | None" = None  # the published row whose episodes this one played (same-episodes/ files)
 
 
 def env_slug(env_id: str) -> str:
@@ -67,25 +77,60 @@ def add_to_repository(result: Result, submissions_dir: str | Path) -> Path:
     folder = Path(submissions_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / submission_filename(result)
+    twin = published_twin(result, folder, besides=path)
+    if twin is not None:
+        raise DuplicateEvidence(f"{twin.name} already holds these episodes (method {result.method!r} "
+                                f"played exactly what it records); not written (see {SAME_EPISODES_DIR}/)", twin)
+    _write_atomically(result, path)
+    return path
+
+
+def add_same_episodes(result: Result, submissions_dir: str | Path) -> Path:
+    """Write ``result`` into ``submissions_dir/same-episodes/`` under its canonical name: a row for a method
+    that played exactly the episodes of a file already published in ``submissions_dir`` (its *twin*).
+    :class:`RenderError` when no published file holds these episodes (publish it with
+    :func:`add_to_repository` instead) or when the result is that very file under the same name."""
+    folder = Path(submissions_dir)
+    twin = published_twin(result, folder)
+    if twin is None:
+        raise RenderError(f"no file in {folder} holds the episodes of {result.method!r}; publish it there "
+                          "(leaderboard verify --add), not in same-episodes/")
+    if twin.name == submission_filename(result):
+        raise RenderError(f"{twin.name} is this very result; it is published already")
+    path = folder / SAME_EPISODES_DIR / submission_filename(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(result, path)
+    return path
+
+
+def published_twin(result: Result, submissions_dir: str | Path, besides: Path | None = None) -> Path | None:
+    """The published file (directly in ``submissions_dir``, other than ``besides``) holding the same episodes
+    as ``result``, if any."""
     content = result.content_hash()
-    for other in sorted(folder.glob(f"*__{content[:12]}.json")):
-        if other != path and Result.model_validate_json(other.read_bytes()).content_hash() == content:
-            raise DuplicateEvidence(f"{other.name} already holds these episodes (method {result.method!r} "
-                                    "played exactly what it records); not written", other)
+    for other in sorted(Path(submissions_dir).glob(f"*__{content[:12]}.json")):
+        if other != besides and Result.model_validate_json(other.read_bytes()).content_hash() == content:
+            return other
+    return None
+
+
+def _write_atomically(result: Result, path: Path) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(result.to_json(indent=None) + "\n", encoding="utf-8")
     tmp.replace(path)
-    return path
 
 
 def load_entries(submissions_dir: str | Path, *, verify: bool = True,
                  progress: Callable[[str], None] | None = None) -> list[Entry]:
-    """Every ``*.json`` in ``submissions_dir``, validated and (by default) re-verified by replay."""
+    """Every ``*.json`` in ``submissions_dir`` and its ``same-episodes/`` folder, validated and (by default)
+    re-verified by replay; a same-episodes file without its published twin stops the render."""
+    folder = Path(submissions_dir)
+    published = sorted(folder.glob("*.json"))
+    paths = published + sorted((folder / SAME_EPISODES_DIR).glob("*.json"))
     entries = []
-    paths = sorted(Path(submissions_dir).glob("*.json"))
     for i, path in enumerate(paths):
         if progress is not None:
-            progress(f"[{i + 1}/{len(paths)}] {'verifying' if verify else 'reading'} {path.name}")
+            progress(f"[{i + 1}/{len(paths)}] {'verifying' if verify else 'reading'} "
+                     f"{path.relative_to(folder).as_posix()}")
         try:
             result = Result.model_validate_json(path.read_bytes())
         except (OSError, ValidationError) as exc:
@@ -103,12 +148,18 @@ def load_entries(submissions_dir: str | Path, *, verify: bool = True,
             status = "outdated"
         graded = verification.graded_score if verification else _claimed_graded(result, track)
         entries.append(Entry(path, result, status, track, graded, verification))
-    seen: dict[str, Path] = {}
-    for entry in entries:
-        first = seen.setdefault(entry.result.content_hash(), entry.path)
-        if first != entry.path:
-            raise RenderError(f"{entry.path}: holds the same episodes as {first.name}; the server would refuse "
-                              "it as a duplicate, so the tables keep one of them")
+    seen: dict[str, Entry] = {}
+    for entry in entries[:len(published)]:
+        first = seen.setdefault(entry.result.content_hash(), entry)
+        if first is not entry:
+            raise RenderError(f"{entry.path}: holds the same episodes as {first.path.name}; the server would "
+                              f"refuse it as a duplicate, so publish one of them and move the other to "
+                              f"{SAME_EPISODES_DIR}/")
+    for entry in entries[len(published):]:
+        entry.same_as = seen.get(entry.result.content_hash())
+        if entry.same_as is None:
+            raise RenderError(f"{entry.path}: no published file holds its episodes; a {SAME_EPISODES_DIR}/ file "
+                              "stands beside the published row whose episodes it played")
     return entries
 
 
@@ -150,6 +201,9 @@ def render_page(env_id: str, entries: list[Entry]) -> str:
         + (" Graded score: the env's 0-1 score (`info[\"score\"]`), mean over seeds ± SE." if graded else ""),
         "Steps: RL training steps (0: the shipped policy with no RL; —: a scripted agent).",
     ]
+    if any(e.same_as is not None for e in entries):
+        lines.append("\"Same episodes as\": a method whose runs played exactly the episodes of another row, "
+                     "listed with its own file (the server keeps that evidence once, under the other row).")
     tracks = sorted({e.track for e in entries}, key=lambda t: (TRACKS.index(t) if t in TRACKS else len(TRACKS), t))
     for track in tracks:
         lines += ["", f"## {md_escape(track)} track", "", *render_table([e for e in entries if e.track == track],
@@ -177,10 +231,20 @@ def render_table(entries: list[Entry], graded: bool = False) -> list[str]:
         if graded:
             cells.append(_pm(*entry.graded, 3) if entry.graded is not None else "—")
         cells += [_pm(m.score_mean, m.score_stderr, 3), str(len(r.seeds)), str(m.per_seed[0].episodes),
-                  md_escape(r.env.version), r.created_at.date().isoformat(), STATUS_TEXT[entry.status],
-                  f"[json](submissions/{entry.path.name})"]
+                  md_escape(r.env.version), r.created_at.date().isoformat(), _verified_cell(entry),
+                  f"[json](submissions/{_link(entry)})"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _verified_cell(entry: Entry) -> str:
+    if entry.same_as is None:
+        return STATUS_TEXT[entry.status]
+    return f"{STATUS_TEXT[entry.status]}; same episodes as the {md_escape(entry.same_as.result.preset)} row"
+
+
+def _link(entry: Entry) -> str:
+    return f"{SAME_EPISODES_DIR}/{entry.path.name}" if entry.same_as is not None else entry.path.name
 
 
 def md_escape(text: str) -> str:

@@ -10,7 +10,8 @@ import pytest
 
 from spear_train.cli.main import main
 from spear_train.leaderboard.db import LeaderboardDB
-from spear_train.leaderboard.render import DuplicateEvidence, add_to_repository, md_escape, render_all
+from spear_train.leaderboard.render import (DuplicateEvidence, RenderError, add_same_episodes, add_to_repository,
+                                            md_escape, render_all)
 from spear_train.leaderboard.schema import Result
 
 from .conftest import TOY_ID, as_dict, db_dump, make_result
@@ -140,6 +141,47 @@ def test_the_same_episodes_are_published_once_whatever_their_label(tmp_path, cap
     (board / "submissions" / "copy.json").write_text(relabelled.to_json(indent=None))
     assert main(["leaderboard", "render", "--dir", str(board)]) == 2
     assert "same episodes as" in capsys.readouterr().err
+
+
+def test_a_method_that_played_a_published_rows_episodes_gets_its_own_row_beside_it(tmp_path, capsys):
+    board = tmp_path / "leaderboards"
+    subs = board / "submissions"
+    base = make_result(8, method="base")
+    published = add_to_repository(base, subs)
+    twin = Result.model_validate(as_dict(base) | {"method": "base+extras", "preset": "base+extras"})
+    # with nothing published to stand beside, it is refused and nothing is written
+    with pytest.raises(RenderError, match="no file .* holds the episodes"):
+        add_same_episodes(twin, tmp_path / "empty")
+    assert not (tmp_path / "empty" / "same-episodes").exists()
+    # the CLI says how to add it, then adds it
+    path = _write(tmp_path, as_dict(twin), "twin.json")
+    assert main(["leaderboard", "verify", str(path), "--add", "--dir", str(board)]) == 2
+    assert "--same-episodes" in capsys.readouterr().err
+    assert main(["leaderboard", "verify", str(path), "--add", "--same-episodes", "--dir", str(board)]) == 0
+    [written] = (subs / "same-episodes").iterdir()
+    assert written.name.startswith("spear-test__GuessWord-v0__base-extras__") and sorted(subs.glob("*.json")) == [published]
+    # the tables list both, the twin marked with the row whose episodes it played and linked in its folder
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 0
+    text = (board / "spear-test__GuessWord-v0.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Rank")]
+    [base_row] = [r for r in rows if r.split("|")[2].strip() == "base"]
+    [twin_row] = [r for r in rows if r.split("|")[2].strip() == "base+extras"]
+    assert "same episodes" not in base_row and f"✅ replayed; same episodes as the {base.preset} row" in twin_row
+    assert f"(submissions/same-episodes/{written.name})" in twin_row and base_row.split("|")[1] == twin_row.split("|")[1]
+    # a twin whose claims were edited fails its own replay; one whose base is gone stops the render
+    forged = as_dict(twin) | {"method": "forged"}
+    forged["metrics"]["success_mean"] = 1.0
+    (subs / "same-episodes" / "forged.json").write_text(json.dumps(forged))
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 2
+    assert "forged.json" in capsys.readouterr().err
+    (subs / "same-episodes" / "forged.json").unlink()
+    published.unlink()
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 2
+    assert "no published file holds its episodes" in capsys.readouterr().err
+    # and the result cannot stand beside itself
+    add_to_repository(base, subs)
+    with pytest.raises(RenderError, match="this very result"):
+        add_same_episodes(base, subs)
 
 
 def test_render_marks_outdated_env_versions(tmp_path):
