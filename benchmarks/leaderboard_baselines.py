@@ -88,10 +88,12 @@ def row_key(row: Row) -> tuple[str, str, str]:
 def existing_rows(submissions: Path) -> set[tuple[str, str, str]]:
     """The (env id, track, preset) keys of the result files already in ``submissions``."""
     from spear_train.leaderboard.checks import Rejection, find_setting
+    from spear_train.leaderboard.render import submission_paths
     from spear_train.leaderboard.schema import Result
 
+    published, same_episodes = submission_paths(submissions)
     keys = set()
-    for path in [*submissions.glob("*.json"), *submissions.glob("same-episodes/*.json")]:
+    for path in published + same_episodes:
         result = Result.model_validate_json(path.read_bytes())
         try:
             keys.add((result.env.id, find_setting(result).track, result.preset))

@@ -152,6 +152,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
     import spear_envs  # noqa: F401
 
+    if args.same_episodes and not args.add:
+        raise CliError("--same-episodes goes with --add")
     try:
         result, _ = load_result(args.result)
         verification = verify_result(result)
@@ -163,8 +165,6 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verified {verification.episodes} episodes on the {verification.setting.track} track "
           f"({verification.setting.key}): success {m.success_mean:.4f}, return {m.score_mean:.4f}"
           + (f", graded score {verification.graded_score[0]:.4f}" if verification.graded_score else ""))
-    if args.same_episodes and not args.add:
-        raise CliError("--same-episodes goes with --add")
     if args.add:
         folder = Path(args.dir) / "submissions"
         try:

@@ -119,13 +119,20 @@ def _write_atomically(result: Result, path: Path) -> None:
     tmp.replace(path)
 
 
+def submission_paths(submissions_dir: str | Path) -> tuple[list[Path], list[Path]]:
+    """``(published, same_episodes)``: the ``*.json`` files of ``submissions_dir`` and of its
+    ``same-episodes/`` folder, each sorted by name."""
+    folder = Path(submissions_dir)
+    return sorted(folder.glob("*.json")), sorted((folder / SAME_EPISODES_DIR).glob("*.json"))
+
+
 def load_entries(submissions_dir: str | Path, *, verify: bool = True,
                  progress: Callable[[str], None] | None = None) -> list[Entry]:
     """Every ``*.json`` in ``submissions_dir`` and its ``same-episodes/`` folder, validated and (by default)
     re-verified by replay; a same-episodes file without its published twin stops the render."""
     folder = Path(submissions_dir)
-    published = sorted(folder.glob("*.json"))
-    paths = published + sorted((folder / SAME_EPISODES_DIR).glob("*.json"))
+    published, same_episodes = submission_paths(folder)
+    paths = published + same_episodes
     entries = []
     for i, path in enumerate(paths):
         if progress is not None:

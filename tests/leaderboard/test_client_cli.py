@@ -157,6 +157,8 @@ def test_a_method_that_played_a_published_rows_episodes_gets_its_own_row_beside_
     path = _write(tmp_path, as_dict(twin), "twin.json")
     assert main(["leaderboard", "verify", str(path), "--add", "--dir", str(board)]) == 2
     assert "--same-episodes" in capsys.readouterr().err
+    assert main(["leaderboard", "verify", str(path), "--same-episodes", "--dir", str(board)]) == 2
+    assert "--same-episodes goes with --add" in capsys.readouterr().err and not (subs / "same-episodes").exists()
     assert main(["leaderboard", "verify", str(path), "--add", "--same-episodes", "--dir", str(board)]) == 0
     [written] = (subs / "same-episodes").iterdir()
     assert written.name.startswith("spear-test__GuessWord-v0__base-extras__") and sorted(subs.glob("*.json")) == [published]

@@ -9,7 +9,7 @@ import pytest
 
 import spear_envs
 from spear_train.cli.main import main
-from spear_train.leaderboard.render import env_slug
+from spear_train.leaderboard.render import env_slug, submission_paths
 from spear_train.leaderboard.schema import Result
 from spear_train.leaderboard.verify import Rejection, verify_result
 
@@ -107,7 +107,7 @@ def test_bad_eval_arguments_are_refused_and_leave_files_intact(args, message, tm
 
 
 # ---------------------------------------------------------------------- the committed reference rows
-COMMITTED = sorted(SUBMISSIONS.glob("*.json")) + sorted(SUBMISSIONS.glob("same-episodes/*.json"))
+COMMITTED = [path for paths in submission_paths(SUBMISSIONS) for path in paths]
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
