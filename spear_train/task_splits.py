@@ -24,7 +24,10 @@ ENV_SPLITS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         "alfworld": dict(env_kwargs=dict(scene_size="small", num_games=1500),
                          eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
         "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
-        "math": dict(env_kwargs=dict(split="train", difficulty=1), eval_env_kwargs=dict(split="eval")),
+        # timeout_s: a laptop policy's runaway loop would hold its whole batch for the reference's 30 s;
+        # the scripted solutions of level-1 problems run in milliseconds (docs/training.md, 'Math tool-call
+        # time limit on the laptop')
+        "math": dict(env_kwargs=dict(split="train", difficulty=1, timeout_s=5.0), eval_env_kwargs=dict(split="eval")),
     },
     "paper": {
         "alfworld": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval_in_distribution")),

@@ -4,8 +4,8 @@
 :meth:`~spear_envs.core.text_env.TextEnv.task_options`) which reset options play task ``seed mod N``;
 :class:`TaskBySeed` applies them on every seeded reset. Sweeping seeds ``0..N-1`` then plays ``N``
 distinct tasks, where the env's own seeded draw would repeat tasks (ALFWorld: game ``seed mod N``;
-WebShop: goal ``perm[seed mod N]``, see its ``task_options``). Envs without an indexable task list
-(MathTool's generated problems) get no option: their seeded draws are already distinct.
+WebShop: goal ``perm[seed mod N]``, see its ``task_options``; MathTool: the ``N``-th distinct problem,
+see :mod:`spear_envs.math_tool.task_list`). Envs without an indexable task list get no option.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Episode protocol:
 
 * ``reset`` shows the problem with the boxed-answer instruction. ``options={"index": i}`` picks problem
-  ``i`` (the ``i``-th generated problem of the split, or row ``i`` of the file); otherwise the seeded
-  ``np_random`` draws one.
+  ``i`` (the generator's problem ``i`` of the split, or row ``i`` of the file); otherwise the seeded
+  ``np_random`` draws one. The task list (``task_count``/``task_options``, what an evaluation sweeps)
+  holds distinct problems only: the file's rows, or the generated split's first distinct statements
+  (:mod:`~spear_envs.math_tool.task_list`).
 * Each ``step`` action is one whole model turn. A turn with a ``<tool_call>`` runs its first
   ``code_interpreter`` call in the sandbox and the observation is the tool output (rules in
   :mod:`~spear_envs.math_tool.tool_output`). A turn whose call is malformed gets an observation
@@ -42,6 +44,7 @@ from spear_envs.math_tool.problem_files import file_fingerprint, load_problems
 from spear_envs.math_tool.problem_generator import GENERATOR_VERSION, SPLITS, MathProblem, generate_problem
 from spear_envs.math_tool.prompt import user_prompt
 from spear_envs.math_tool.sandbox import CodeExecutor, SandboxLimits, SandboxPool, SubprocessExecutor, shared_pool
+from spear_envs.math_tool.task_list import GENERATED_TASKS, distinct_problem_index
 from spear_envs.math_tool.tool_calls import ToolCall, ToolCallError, find_tool_call, malformed_call_message
 from spear_envs.math_tool.tool_output import MAX_OUTPUT_CHARS, format_tool_output
 
@@ -125,7 +128,18 @@ class MathToolEnv(TextEnv):
         self._correct = False
 
     # ------------------------------------------------------------------------------ optional contract hooks
-    # task_count() stays None: the seeded draw is the task (2**31 generated problems, or a file row).
+    def task_count(self) -> int:
+        """The split's task list: the file's rows, or the first :data:`GENERATED_TASKS` distinct generated
+        problems (:mod:`spear_envs.math_tool.task_list`; repeated statements are skipped)."""
+        return len(self._file_problems) if self._file_problems is not None else GENERATED_TASKS
+
+    def task_options(self, index: int) -> dict[str, Any]:
+        """Task ``i`` is row ``i`` of the file, or the ``i``-th distinct generated problem of the split."""
+        index = self._check_task_index(index)
+        if self._file_problems is not None:
+            return {"index": index}
+        return {"index": distinct_problem_index(index, self.split, self.difficulty, self.families)}
+
     def expert_action(self) -> str:
         """The scripted solver (generated problems only): first a ``code_interpreter`` call running the
         problem's solution code, then the boxed last line the tool printed."""

@@ -26,7 +26,7 @@ import numpy as np
 TRACKS = ("paper", "laptop")
 
 #: Rules that give a reset seed its canonical reset options (see :func:`canonical_options`).
-OPTION_RULES = ("none", "game_index", "goal_index")
+OPTION_RULES = ("none", "game_index", "goal_index", "distinct_problem")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,9 @@ def canonical_options(setting: BenchmarkSetting, env: Any, seed: int) -> dict[st
 
     ``game_index``: ``{"game_index": seed mod num_games}``. ``goal_index``: ``{"goal_index": perm[seed mod n]}``
     with ``perm = default_rng(n).permutation(n)`` over the ``n`` goals of the env's split (consecutive goals
-    are option variants of one product). ``none``: ``{}``. The same rule as the trainer's evaluation
+    are option variants of one product). ``distinct_problem``: ``{"index": j}`` with ``j`` the generator index of
+    the ``seed mod GENERATED_TASKS``-th distinct problem of the split (MathTool: repeated statements skipped,
+    :mod:`spear_envs.math_tool.task_list`). ``none``: ``{}``. The same rule as the trainer's evaluation
     (``spear_envs.core.task_option``, which asks the env's task hooks).
     """
     inner = getattr(env, "unwrapped", env)
@@ -112,6 +114,10 @@ def canonical_options(setting: BenchmarkSetting, env: Any, seed: int) -> dict[st
     if setting.option_rule == "goal_index":
         n = len(inner.catalog.goals(inner.goal_kind, inner.split))
         return {"goal_index": int(np.random.default_rng(n).permutation(n)[seed % n])}
+    if setting.option_rule == "distinct_problem":
+        from spear_envs.math_tool.task_list import GENERATED_TASKS, distinct_problem_index
+
+        return {"index": distinct_problem_index(seed % GENERATED_TASKS, inner.split, inner.difficulty, inner.families)}
     return {}
 
 
@@ -122,6 +128,10 @@ def task_capacity(setting: BenchmarkSetting, env: Any) -> int | None:
         return int(inner.num_games)
     if setting.option_rule == "goal_index":
         return len(inner.catalog.goals(inner.goal_kind, inner.split))
+    if setting.option_rule == "distinct_problem":
+        from spear_envs.math_tool.task_list import GENERATED_TASKS
+
+        return GENERATED_TASKS
     return None
 
 
@@ -142,11 +152,15 @@ for _setting in (
     BenchmarkSetting(WEBSHOP, "laptop", "laptop-1", {"split": "eval", "max_steps": 10}, min_episodes=100,
                      option_rule="goal_index", graded_score_key="score",
                      description="spear-bench run's laptop evaluation: eval goals, 10 turns"),
-    BenchmarkSetting(MATHTOOL, "paper", "paper-1", {"split": "eval", "max_steps": 8}, min_episodes=60,
-                     tool_timeout_kwarg="timeout_s",
-                     description="registered env (8 turns), eval problems of reset seeds 0..N-1"),
-    BenchmarkSetting(MATHTOOL, "laptop", "laptop-1", {"split": "eval", "difficulty": 1, "max_steps": 4},
-                     min_episodes=100, tool_timeout_kwarg="timeout_s",
-                     description="spear-bench run's laptop evaluation: level-1 eval problems, 4 turns"),
+    # version 2: task i is the i-th distinct problem (version 1 drew a problem per reset seed, with repeats:
+    # 69 distinct in the laptop track's 100); the laptop track's tool calls stop after 5 s (30 s in version 1)
+    BenchmarkSetting(MATHTOOL, "paper", "paper-2", {"split": "eval", "max_steps": 8}, min_episodes=60,
+                     option_rule="distinct_problem", tool_timeout_kwarg="timeout_s",
+                     description="registered env (8 turns), distinct eval problems 0..N-1"),
+    BenchmarkSetting(MATHTOOL, "laptop", "laptop-2",
+                     {"split": "eval", "difficulty": 1, "max_steps": 4, "timeout_s": 5.0},
+                     min_episodes=100, option_rule="distinct_problem", tool_timeout_kwarg="timeout_s",
+                     description="spear-bench run's laptop evaluation: distinct level-1 eval problems, 4 turns, "
+                                 "5 s tool calls"),
 ):
     register_setting(_setting)

@@ -37,13 +37,39 @@ def test_task_by_seed_plays_task_seed_mod_n(env_id):
 
 
 def test_task_by_seed_leaves_envs_without_a_task_list_alone():
-    env = TaskBySeed(_laptop_env("spear/MathTool-v0", held_out=True))
+    from tests.envs.toy_env import GuessWordEnv
+
+    env = TaskBySeed(GuessWordEnv())
     try:
         assert env.unwrapped.task_count() is None and task_option(env, 5) == {}
-        assert env.reset(seed=5)[1]["task_id"] == gym.make("spear/MathTool-v0", **split_env_kwargs(
-            "laptop", "math", True)).reset(seed=5)[1]["task_id"]
+        assert env.reset(seed=5)[0] == GuessWordEnv().reset(seed=5)[0]
     finally:
         env.close()
+
+
+def test_math_task_by_seed_plays_distinct_problems():
+    """The generator repeats small templates (reset seeds 0-99 drew 69 distinct level-1 eval problems); the
+    task list skips repeats, so a 100-seed sweep plays 100 different problems, each the first appearance."""
+    from spear_envs.math_tool.problem_generator import generate_problem
+
+    env = TaskBySeed(_laptop_env("spear/MathTool-v0", held_out=True))
+    raw = gym.make("spear/MathTool-v0", **split_env_kwargs("laptop", "math", True))
+    try:
+        inner = env.unwrapped
+        assert len({raw.reset(seed=s)[0] for s in range(100)}) < 100  # the seeded draw repeats problems
+        prompts = [env.reset(seed=s)[0] for s in range(100)]
+        assert len(set(prompts)) == 100
+        indices = [inner.task_options(i)["index"] for i in range(100)]
+        assert indices == sorted(indices) and indices[0] == 0
+        statements = [generate_problem(j, "eval", difficulty=1).problem for j in range(indices[-1] + 1)]
+        firsts = [j for j, text in enumerate(statements) if text not in statements[:j]]
+        assert firsts == indices  # task i: where the i-th new statement first appears
+        assert env.reset(seed=inner.task_count() + 3)[0] == prompts[3]
+        with pytest.raises(ValueError, match="task index"):
+            inner.task_options(inner.task_count())
+    finally:
+        env.close()
+        raw.close()
 
 
 @pytest.mark.parametrize("env_id", sorted(FAMILIES))

@@ -117,6 +117,7 @@ def test_problems_file_and_index_option(tmp_path):
     assert env.step("\\boxed{4}")[1] == 1.0
     with pytest.raises(ValueError, match="has 2 problems"):
         env.reset(options={"index": 5})
+    assert env.task_count() == 2 and env.task_options(1) == {"index": 1}  # a file's task list: its rows
     with pytest.raises(ValueError, match="checker"):
         MathToolEnv(checker="fuzzy")
 
