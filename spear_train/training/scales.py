@@ -5,7 +5,7 @@ items and flags (:func:`spear_train.training.run_config.resolve_run_config`); th
 (:func:`spear_train.algorithms.algorithm_preset`) lies under that row. Each fact is written once:
 
 * ``laptop`` fits the CPU budget of the shipped tiny policies (docs/models.md): 20 steps of 4 x 4
-  rollouts. The paper's 200-step schedules would barely move in 20 steps, so the laptop row shortens
+  rollouts (math: 16 x 4). The paper's 200-step schedules would barely move in 20 steps, so the laptop row shortens
   them (replay warm-up c(t) over 10 steps, tool-bonus decay kappa(t) over 20) and shrinks the replay
   buffer, which never fills at laptop batch sizes.
 * ``paper`` is docs/algorithms.md, 'Paper settings'. The schedule lengths are the preset's (replay
@@ -44,8 +44,10 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "webshop": dict(_LAPTOP, max_turns=10, max_prompt_tokens=1536, max_response_tokens=64,
                         constrained_decoding=True, train_turns_per_episode=6, lr=1e-4, mini_batch_size=64,
                         micro_batch_size=16, eval_every=10),
-        "math": dict(_LAPTOP, max_turns=4, max_prompt_tokens=1024, max_response_tokens=256, lr=2e-5,
-                     mini_batch_size=16, micro_batch_size=4, eval_every=10),
+        # 16 groups a step: a math step is cheap (one tool call and one answer per episode) and 4 groups
+        # left ~1 mixed group a step; docs/training.md, 'Math on the laptop'
+        "math": dict(_LAPTOP, groups_per_step=16, max_turns=4, max_prompt_tokens=1024, max_response_tokens=256,
+                     lr=1e-4, mini_batch_size=16, micro_batch_size=4, eval_every=20),
     },
     "paper": {
         "alfworld": dict(_PAPER_AGENT, steps=200, max_turns=50, max_prompt_tokens=2048, mini_batch_size=1024,
