@@ -18,7 +18,7 @@ from spear_train.leaderboard.schema import Result, env_data_fingerprint
 from .conftest import LiveServer, as_dict, db_dump, make_result, post_result, request, wait_job
 
 ALFWORLD_LAPTOP = {"scene_size": "small", "num_games": 140, "split": "eval_in_distribution", "max_steps": 30}
-MATH_LAPTOP = {"split": "eval", "difficulty": 1, "max_steps": 4}
+MATH_LAPTOP = {"split": "eval", "difficulty": 1, "max_steps": 4, "timeout_s": 5.0}
 WEBSHOP_LAPTOP = {"split": "eval", "max_steps": 10}
 WRONG_ANSWER = "The answer is \\boxed{-123456789}."
 SLEEP_CALL = '<tool_call>{"name": "code_interpreter", "arguments": {"code": "import time; time.sleep(100)"}}</tool_call>'
@@ -50,6 +50,17 @@ def answer(seed: int, options: dict | None = None, action: str = WRONG_ANSWER) -
             "steps": [{"action": action, "reward": -1.0, "terminated": True, "truncated": False}]}
 
 
+def math_options(seed: int) -> dict:
+    """The laptop math track's canonical reset options: the ``seed``-th distinct level-1 eval problem."""
+    from spear_envs.math_tool.task_list import distinct_problem_index
+
+    return {"index": distinct_problem_index(seed, "eval", 1)}
+
+
+def math_answer(seed: int) -> dict:
+    return answer(seed, math_options(seed))
+
+
 def _refused(server, data: dict, status: int, reason: str, fragment: str = "") -> dict:
     before = db_dump(server.db_path)
     got, body = post_result(server, data)
@@ -75,9 +86,21 @@ def test_one_won_episode_fifty_times_is_not_the_task_list(server):
 
 
 def test_a_chosen_task_three_times_is_not_the_task_list(server):
-    episodes = [answer(s) for s in range(97)] + [answer(7), answer(7), answer(7)]
+    episodes = [math_answer(s) for s in range(97)] + [math_answer(7), math_answer(7), math_answer(7)]
     _refused(server, document("spear/MathTool-v0", MATH_LAPTOP, episodes), 422, "task_list_mismatch",
              "missing: [97, 98, 99]")
+
+
+def test_math_version_1_documents_are_refused(server):
+    """Version 1 of the math settings drew a problem per reset seed (repeats allowed) with 30 s tool calls:
+    its kwargs are no setting's now, and the seeded draw is not the task list's choice."""
+    fingerprint = env_data_fingerprint("spear/MathTool-v0", MATH_LAPTOP)
+    version_1 = {k: v for k, v in MATH_LAPTOP.items() if k != "timeout_s"}
+    _refused(server, document("spear/MathTool-v0", version_1, [math_answer(s) for s in range(100)]), 422,
+             "env_kwargs_not_allowed", "laptop-2")
+    seeded = [answer(s) for s in range(100)]  # options {}: the env draws a problem from the seed
+    _refused(server, document("spear/MathTool-v0", MATH_LAPTOP, seeded, fingerprint=fingerprint), 422,
+             "noncanonical_options", "reset seed 0: options {}")
 
 
 def test_a_chosen_task_index_through_reset_options_is_refused(server):
@@ -115,8 +138,8 @@ def test_test_split_document_playing_training_goals_through_options_is_refused(s
 
 # ------------------------------------------------------------------ unfinished episodes
 def test_math_episode_cut_before_its_final_answer_is_refused(server):
-    episodes = [answer(s) for s in range(100)]
-    episodes[3] = {"seed": 3, "options": {}, "steps": [
+    episodes = [math_answer(s) for s in range(100)]
+    episodes[3] = {"seed": 3, "options": math_options(3), "steps": [
         {"action": "<tool_call>{\"name\": \"code_interpreter\", \"arguments\": {\"code\": \"print(1)\"}}</tool_call>",
          "reward": 0.0, "terminated": False, "truncated": False}]}
     _refused(server, document("spear/MathTool-v0", MATH_LAPTOP, episodes), 422, "unfinished_episode",
@@ -192,10 +215,10 @@ def test_slow_replay_hits_the_budget_and_does_not_hold_up_other_submissions(tmp_
     live = LiveServer(tmp_path / "slow.sqlite", budget=budget, max_pending=10, max_per_window=10)
     try:
         fingerprint = env_data_fingerprint("spear/MathTool-v0", MATH_LAPTOP)
-        slow = [{"seed": s, "options": {}, "steps": [
+        slow = [{"seed": s, "options": math_options(s), "steps": [
             {"action": SLEEP_CALL, "reward": 0.0, "terminated": False, "truncated": False},
             {"action": WRONG_ANSWER, "reward": -1.0, "terminated": True, "truncated": False}]} for s in range(3)]
-        data = document("spear/MathTool-v0", MATH_LAPTOP, slow + [answer(s) for s in range(3, 100)],
+        data = document("spear/MathTool-v0", MATH_LAPTOP, slow + [math_answer(s) for s in range(3, 100)],
                         fingerprint=fingerprint)
         valid_data = as_dict(make_result(51))
         before = db_dump(live.db_path)
