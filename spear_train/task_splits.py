@@ -25,8 +25,8 @@ ENV_SPLITS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                          eval_env_kwargs=dict(split="eval_in_distribution", num_games=140)),
         "webshop": dict(env_kwargs=dict(split="train"), eval_env_kwargs=dict(split="eval")),
         # timeout_s: a laptop policy's runaway loop would hold its whole batch for the reference's 30 s;
-        # the scripted solutions of level-1 problems run in milliseconds (docs/training.md, 'Math tool-call
-        # time limit on the laptop')
+        # the scripted solutions of level-1 problems run in milliseconds (docs/training.md, 'Math on the
+        # laptop')
         "math": dict(env_kwargs=dict(split="train", difficulty=1, timeout_s=5.0), eval_env_kwargs=dict(split="eval")),
     },
     "paper": {

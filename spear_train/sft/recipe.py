@@ -94,7 +94,7 @@ ENV_OVERRIDES: dict[str, dict] = {
     "spear/ALFWorld-v0": {"train_tasks": 1500, "epochs": 2.0},
     "spear/WebShop-v0": {"train_tasks": 4000, "max_prompt_tokens": 1536, "max_response_tokens": 64, "epochs": 2.0,
                           "first_turn_copies": 3},
-    "spear/MathTool-v0": {"train_tasks": 16000, "max_prompt_tokens": 1024, "max_response_tokens": 256, "epochs": 1.8,
+    "spear/MathTool-v0": {"train_tasks": 16000, "max_prompt_tokens": 1024, "max_response_tokens": 256, "epochs": 4.0,
                           "split_digits": True},
 }
 

@@ -250,9 +250,10 @@ class WorkerProcess:
             except EOFError:
                 line = None
             if line is None:
-                self.close()
+                self._stop()  # the log stays open until it is read (close() would close it first)
                 self._log.seek(0)
                 log = self._log.read().decode(errors="replace")[-2000:]
+                self._log.close()
                 raise SandboxError(f"the sandbox worker did not start; its output was:\n{log or '(none)'}")
             info = json.loads(line)["isolation"]
             self.isolation = Isolation(info["network"], info["sandbox_uid"], info["filesystem"],
@@ -287,6 +288,10 @@ class WorkerProcess:
 
     def close(self) -> None:
         """Stop the worker: EOF first (it finishes its call), SIGKILL to its group after 2 s."""
+        self._stop()
+        self._log.close()
+
+    def _stop(self) -> None:
         if self._proc.stdin and not self._proc.stdin.closed:
             try:
                 self._proc.stdin.close()
@@ -302,7 +307,6 @@ class WorkerProcess:
             self._proc.wait()
         if self._proc.stdout:
             self._proc.stdout.close()
-        self._log.close()
 
     def _read_line(self, deadline: float) -> bytes | None:
         """The next protocol line, or None at the deadline; ``EOFError`` if the worker went away."""

@@ -65,3 +65,15 @@ def test_heavy_modules_are_imported_and_warmed_before_a_call(pool):
     code = ("before = set(sys.modules)\nx = sympy.symbols('x')\nsympy.solve(x**2 - 2, x); sympy.factor(x**4 - 1)\n"
             "print(sorted(m for m in set(sys.modules) - before if m.startswith(('sympy', 'numpy'))))")
     assert pool.run(code).stdout == "[]\n"
+
+
+def test_a_worker_that_does_not_start_in_time_is_a_sandbox_error_with_its_log():
+    """The start-up failure path reports the worker's output: it once closed the log before reading it and
+    raised ``ValueError: seek of closed file`` instead (seen as a failed env step under a loaded CI run)."""
+    from spear_envs.math_tool.sandbox import SandboxError
+    from spear_envs.math_tool.sandbox.executor import WorkerProcess
+
+    worker = WorkerProcess(preload=False, startup_timeout_s=0.0)
+    with pytest.raises(SandboxError, match="did not start"):
+        worker.wait_ready()
+    assert not worker.alive
