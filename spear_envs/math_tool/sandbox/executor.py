@@ -309,18 +309,18 @@ class WorkerProcess:
             self._proc.stdout.close()
 
     def _read_line(self, deadline: float) -> bytes | None:
-        """The next protocol line, or None at the deadline; ``EOFError`` if the worker went away."""
+        """The next protocol line, or None at the deadline; ``EOFError`` if the worker went away. Output
+        already waiting in the pipe is read even past the deadline (a pre-started worker's ready line,
+        read at its first call)."""
         fd = self._proc.stdout.fileno()
         while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
                 return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    raise EOFError
-                self._buf += chunk
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         return line
 

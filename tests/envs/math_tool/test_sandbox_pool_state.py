@@ -77,3 +77,20 @@ def test_a_worker_that_does_not_start_in_time_is_a_sandbox_error_with_its_log():
     with pytest.raises(SandboxError, match="did not start"):
         worker.wait_ready()
     assert not worker.alive
+
+
+def test_a_worker_that_started_long_before_its_first_call_is_ready():
+    """A pre-started worker whose first call comes after its start-up deadline has its ready line waiting in
+    the pipe: it is read, not declared dead (a pool's idle workers met this in a long test session)."""
+    import select
+    import time
+
+    from spear_envs.math_tool.sandbox.executor import WorkerProcess
+
+    worker = WorkerProcess(preload=False, startup_timeout_s=3.0)
+    try:
+        select.select([worker._proc.stdout.fileno()], [], [], 30)  # the ready line is in the pipe (or 30 s)
+        time.sleep(3.5)  # now past the start-up deadline
+        assert worker.wait_ready().network in ("namespace", "audit-hook")
+    finally:
+        worker.close()
