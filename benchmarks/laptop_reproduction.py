@@ -25,6 +25,13 @@ Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run
 resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
 and an ETA (mean wall time of the finished runs, kept ones included, x runs left).
 
+Accumulate across machines and checkouts: the results JSON is itself a record of finished runs. A planned
+run with no folder under ``--out`` whose record is in ``<results-dir>/laptop_reproduction.json`` with the
+same config essentials is kept from there, and the records of runs this invocation did not plan stay in
+the document, so later invocations with other ``--seeds``, ``--pairs`` or ``--envs`` add to the committed
+results instead of replacing them (each invocation is listed under ``invocations``). A results file made
+with another budget (``--steps``, ``--eval-episodes``, ``--model``, ``--config``) is refused, not mixed.
+
 Usage::
 
     python benchmarks/laptop_reproduction.py                       # full budget, hours
@@ -46,6 +53,7 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -117,11 +125,27 @@ def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     """One run's entry of the results JSON."""
     from spear_train.training.run_policy import model_name
 
-    keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
-    essentials = {"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
-    return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep}, "config": essentials,
-            "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
+    return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
+            "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
+
+
+def config_essentials(cfg) -> dict:
+    """The settings a run record carries; a recorded run is reused only when they are equal (as JSON)."""
+    from spear_train.training.run_policy import model_name
+
+    keys = ("steps", "groups_per_step", "group_size", "lr", "eval_episodes", "env_kwargs", "eval_env_kwargs")
+    return json.loads(json.dumps({"model": model_name(cfg), **{k: getattr(cfg, k) for k in keys}}, default=str))
+
+
+def git_commit() -> str | None:
+    """The commit of the code that ran (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def check_same_config(folder: Path, cfg) -> None:
@@ -202,6 +226,29 @@ def plot(runs: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+BUDGET_KEYS = ("steps", "eval_episodes", "model", "config")
+
+
+def recorded_runs(path: Path, args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """Run records and invocations of an existing results JSON made with this budget ({} and [] when none).
+    Exits with a clear error, touching nothing, when the file is unreadable or holds another budget."""
+    if not path.exists():
+        return {}, []
+    try:
+        doc = json.loads(path.read_text())
+        settings, runs = doc["settings"], doc["runs"]
+        records = {(r["env"], r["preset"], int(r["seed"])): r for r in runs}
+    except (ValueError, KeyError, TypeError) as exc:
+        sys.exit(f"laptop_reproduction: {path} is not a results file of this script ({exc!r}); move it away "
+                 f"or use another --results-dir")
+    differ = [f"{k}: {settings.get(k)!r} -> {getattr(args, k)!r}" for k in BUDGET_KEYS
+              if settings.get(k) != getattr(args, k)]
+    if differ:
+        sys.exit(f"laptop_reproduction: {path} holds runs of another budget ({'; '.join(differ)}); use another "
+                 f"--results-dir for a different budget, or that file's settings")
+    return records, list(doc.get("invocations", []))
+
+
 def write_json(doc: dict, path: Path) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
@@ -213,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(env, preset, seed) for seed in args.seeds for env, preset in plan(args.envs, args.pairs)]
     if not jobs:
         sys.exit("nothing to run: no pair of --pairs applies to --envs (gigpo is not run on math)")
+    results = Path(args.results_dir)
+    results_json = results / f"{RESULT_NAME}.json"
+    recorded, invocations = recorded_runs(results_json, args)
     initial_evals: dict = {}  # (seed, eval settings) -> the step-0 evaluation, played once per process
     runs, durations, start = [], [], time.perf_counter()
     for i, (env, preset, seed) in enumerate(jobs):
@@ -220,6 +270,14 @@ def main(argv: list[str] | None = None) -> None:
         folder = run_folder(cfg, seed)
         check_same_config(folder, cfg)
         summary = finished_summary(folder)
+        earlier = recorded.get((env, preset, seed))
+        if summary is None and earlier is not None and not (folder.exists() and any(folder.iterdir())) \
+                and earlier.get("config") == config_essentials(cfg):
+            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: recorded in {results_json}, kept", flush=True)
+            if earlier.get("wall_time_s"):
+                durations.append(float(earlier["wall_time_s"]))
+            runs.append(earlier)
+            continue
         if summary is not None:
             print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: finished earlier, kept ({folder})", flush=True)
             if summary["wall_time_s"]:
@@ -234,13 +292,19 @@ def main(argv: list[str] | None = None) -> None:
             summary = run_seeds(cfg, resume=resume, initial_evals=initial_evals)[0]
             durations.append(time.perf_counter() - t0)
         runs.append(run_record(cfg, env, preset, seed, summary))
+    planned = {(r["env"], r["preset"], r["seed"]) for r in runs}
+    runs += [r for key, r in recorded.items() if key not in planned]  # earlier invocations' other runs stay
+    runs.sort(key=lambda r: (ENVS.index(r["env"]), r["seed"], r["preset"]))
     pairs = pair_differences(runs)
-    results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    doc = {"settings": {"envs": args.envs, "pairs": args.pairs, "seeds": args.seeds, "steps": args.steps,
-                        "eval_episodes": args.eval_episodes, "model": args.model, "config": args.config},
-           "pairs": pairs, "runs": runs}
-    write_json(doc, results / f"{RESULT_NAME}.json")
+    invocations.append({"argv": list(sys.argv[1:] if argv is None else argv), "commit": git_commit(),
+                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    doc = {"settings": {"envs": sorted({r["env"] for r in runs}, key=ENVS.index),
+                        "pairs": sorted({r["preset"] for r in runs if "+" not in r["preset"]}),
+                        "seeds": sorted({r["seed"] for r in runs}),
+                        **{k: getattr(args, k) for k in BUDGET_KEYS}},
+           "pairs": pairs, "runs": runs, "invocations": invocations}
+    write_json(doc, results_json)
     plot(runs, results / f"{RESULT_NAME}.png")
     print(f"\nLaptop reproduction: {args.steps} steps, {args.eval_episodes} held-out tasks per evaluation, "
           f"seeds {args.seeds}; SPEAR minus base success after training (mean ± SE over seeds, paired by seed)")

@@ -103,6 +103,55 @@ def test_interrupted_run_is_resumed(tiny_policy_dir, tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == before and (folder / "result.json").is_file()
 
 
+def test_results_json_keeps_runs_across_checkouts_and_refuses_another_budget(tiny_policy_dir, tmp_path, monkeypatch,
+                                                                           capsys):
+    """With the run folders gone (a fresh checkout holding only the committed JSON), recorded runs are kept
+    from the JSON, a new seed adds to it, and a different budget into the same results dir is refused."""
+    import shutil
+
+    repro = _load_script()
+    monkeypatch.setitem(repro.ENV_FLAGS, "alfworld", {"env": COIN_ID, "task_family": "alfworld"})
+    results = tmp_path / "results"
+    argv = ["--envs", "alfworld", "--pairs", "grpo", "--seeds", "0", "--steps", "2", "--eval-episodes", "2",
+            "--config", str(_toy_config(tmp_path, tiny_policy_dir)), "--out", str(tmp_path / "runs"),
+            "--results-dir", str(results)]
+    repro.main(argv)
+    first = json.loads((results / "laptop_reproduction.json").read_text())
+    shutil.rmtree(tmp_path / "runs")
+    trained = []
+    real = repro.run_seeds
+    monkeypatch.setattr(repro, "run_seeds", lambda cfg, **kw: trained.append((cfg.algo, cfg.seeds)) or real(cfg, **kw))
+    capsys.readouterr()
+    repro.main([*argv[:argv.index("--seeds") + 1], "1", *argv[argv.index("--seeds") + 2:]])
+    assert trained == [("grpo", [1]), ("grpo+spear", [1])]  # seed 1 trained; seed 0 not planned, still kept
+    repro.main([*argv[:argv.index("--seeds") + 1], "0", "1", *argv[argv.index("--seeds") + 2:]])
+    out = capsys.readouterr().out
+    # seed 0 from the JSON (its folders are gone), seed 1 from its folders; nothing trained
+    assert out.count("laptop_reproduction.json, kept") == 2 and out.count("finished earlier, kept") == 2
+    assert len(trained) == 2
+    doc = json.loads((results / "laptop_reproduction.json").read_text())
+    assert [(r["seed"], r["preset"]) for r in doc["runs"]] == [(0, "grpo"), (0, "grpo+spear"), (1, "grpo"),
+                                                               (1, "grpo+spear")]
+    assert doc["runs"][:2] == first["runs"] and doc["settings"]["seeds"] == [0, 1]
+    (pair,) = doc["pairs"]
+    assert pair["seeds"] == [0, 1] and len(pair["per_seed"]) == 2
+    assert len(doc["invocations"]) == 3 and doc["invocations"][1]["argv"][doc["invocations"][1]["argv"].index("--seeds") + 1] == "1"
+    # a run whose recorded settings differ from today's is trained again, not reused
+    doc["runs"][0]["config"]["lr"] = 123.0
+    (results / "laptop_reproduction.json").write_text(json.dumps(doc))
+    repro.main([*argv[:argv.index("--seeds") + 1], "0", *argv[argv.index("--seeds") + 2:]])
+    assert trained[2:] == [("grpo", [0])]
+    # another budget is refused, naming the difference; the results file is left as it was
+    kept = (results / "laptop_reproduction.json").read_bytes()
+    with pytest.raises(SystemExit, match="eval_episodes: 2 -> 3"):
+        repro.main([*argv[:argv.index("--eval-episodes") + 1], "3", *argv[argv.index("--eval-episodes") + 2:]])
+    (results / "broken").mkdir()
+    (results / "broken" / "laptop_reproduction.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="is not a results file"):
+        repro.main([*argv[:argv.index("--results-dir") + 1], str(results / "broken")])
+    assert (results / "laptop_reproduction.json").read_bytes() == kept
+
+
 def test_gigpo_is_not_planned_for_math_and_bad_budgets_are_refused():
     repro = _load_script()
     assert repro.plan(["math", "webshop"], ["grpo", "gigpo"]) == [
