@@ -29,7 +29,9 @@ Accumulate across machines and checkouts: the results JSON is itself a record of
 run with no folder under ``--out`` whose record is in ``<results-dir>/laptop_reproduction.json`` with the
 same config essentials is kept from there, and the records of runs this invocation did not plan stay in
 the document, so later invocations with other ``--seeds``, ``--pairs`` or ``--envs`` add to the committed
-results instead of replacing them (each invocation is listed under ``invocations``). A results file made
+results instead of replacing them (each invocation is listed under ``invocations``). ``--report-only``
+trains nothing: it writes the JSON and PNG from the finished runs (e.g. over the folders of several
+processes that share the work, one per core, each with its own ``--seeds``) and names the runs left out. A results file made
 with another budget (``--steps``, ``--eval-episodes``, ``--model``, ``--config``) is refused, not mixed.
 
 Usage::
@@ -85,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="extra run config keys for every run")
     p.add_argument("--out", default="runs/laptop-reproduction", help="parent folder of the run folders")
     p.add_argument("--results-dir", default="benchmarks/results", help="where the JSON and PNG go")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the JSON and PNG from the finished runs (folders or recorded), "
+                        "listing the planned runs left out")
     args = p.parse_args(argv)
     for name in ("steps", "eval_episodes"):
         if getattr(args, name) < 1:
@@ -282,6 +287,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: finished earlier, kept ({folder})", flush=True)
             if summary["wall_time_s"]:
                 durations.append(float(summary["wall_time_s"]))
+        elif args.report_only:
+            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: not finished, left out (--report-only)",
+                  flush=True)
+            continue
         else:
             left = len(jobs) - i
             eta = f"ETA {sum(durations) / len(durations) * left / 60:.0f} min" if durations else "ETA after the first run"
@@ -295,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     planned = {(r["env"], r["preset"], r["seed"]) for r in runs}
     runs += [r for key, r in recorded.items() if key not in planned]  # earlier invocations' other runs stay
     runs.sort(key=lambda r: (ENVS.index(r["env"]), r["seed"], r["preset"]))
+    if not runs:
+        sys.exit("laptop_reproduction: no finished run to report")
     pairs = pair_differences(runs)
     results.mkdir(parents=True, exist_ok=True)
     invocations.append({"argv": list(sys.argv[1:] if argv is None else argv), "commit": git_commit(),

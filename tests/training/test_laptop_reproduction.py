@@ -141,6 +141,15 @@ def test_results_json_keeps_runs_across_checkouts_and_refuses_another_budget(tin
     (results / "laptop_reproduction.json").write_text(json.dumps(doc))
     repro.main([*argv[:argv.index("--seeds") + 1], "0", *argv[argv.index("--seeds") + 2:]])
     assert trained[2:] == [("grpo", [0])]
+    # --report-only trains nothing: seed 2 is named as left out, the finished seeds are reported
+    capsys.readouterr()
+    repro.main([*argv[:argv.index("--seeds") + 1], "0", "1", "2", *argv[argv.index("--seeds") + 2:], "--report-only"])
+    out = capsys.readouterr().out
+    assert out.count("not finished, left out (--report-only)") == 2 and len(trained) == 3
+    assert json.loads((results / "laptop_reproduction.json").read_text())["settings"]["seeds"] == [0, 1]
+    with pytest.raises(SystemExit, match="no finished run"):
+        repro.main([*argv[:argv.index("--seeds") + 1], "7", *argv[argv.index("--seeds") + 2:], "--report-only",
+                    "--results-dir", str(tmp_path / "empty")])
     # another budget is refused, naming the difference; the results file is left as it was
     kept = (results / "laptop_reproduction.json").read_bytes()
     with pytest.raises(SystemExit, match="eval_episodes: 2 -> 3"):
