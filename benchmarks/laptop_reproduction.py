@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(doc, results_json)
     plot(runs, results / f"{RESULT_NAME}.png")
     print(f"\nLaptop reproduction: {args.steps} steps, {args.eval_episodes} held-out tasks per evaluation, "
-          f"seeds {args.seeds}; SPEAR minus base success after training (mean ± SE over seeds, paired by seed)")
+          f"seeds {doc['settings']['seeds']}; SPEAR minus base success after training (mean ± SE over seeds, paired by seed)")
     print("| env | pair | SPEAR - base (pp) | drains base / +spear | replayed samples | mixed groups base / +spear |")
     print("|---|---|---|---|---|---|")
     for p in pairs:
