@@ -10,16 +10,17 @@ same held-out evaluation tasks, so each seed gives one difference ``d_s = after(
 the report gives ``mean(d_s) ± SE`` over seeds (``SE = std(d_s) / sqrt(#seeds)``) per env and pair. A
 seed's "before" evaluation is the same for every preset: it is played once per process and reused.
 
-Budget (defaults): seeds 0-4, 200 held-out tasks per evaluation, 100 training steps. ALFWorld's laptop
+Budget (defaults): seeds 0-4, 200 held-out tasks per evaluation, 40 training steps. ALFWorld's laptop
 held-out split has 140 generated games, so for more episodes the benchmark generates that many
 ``eval_in_distribution`` small-scene games (the first 140 are the usual ones; ``spear-bench run``'s
-defaults are unchanged). Why 100 steps: the laptop SPEAR buffer holds 32 samples; a 12-step ALFWorld
-``drbot+spear`` run (seed 0) drained it at steps 6 and 12, one drain per ~6 steps, so 100 steps give
-~15 drains per run, nearly all past the 10-step replay warm-up: the replay effect has many updates to
-show (WebShop and math fill it at their own rates; the report prints the measured drains). Cost: that
-run took ~19 s per ALFWorld step on a loaded 2-core machine, so ALFWorld's 30 runs are ~16 h of
-training alone, plus evaluations and the WebShop and math runs: 16 presets x 5 seeds = 80 runs, a
-job of a day or more, hence the stop-and-continue design.
+defaults are unchanged). Why 40 steps: the laptop SPEAR buffer holds 32 samples, and 40-step ALFWorld
+``grpo+spear`` runs drained it every 4-5 steps (steps 3, 8, 11, 20, ... for seed 0), ~9 drains a run, most
+past the 10-step replay warm-up, twice the steps of ``spear-bench run``'s default. Cost, measured: ~14 min
+per ALFWorld run with 1 thread beside one other such job (835 s for ``grpo`` seed 0: ~17 s a step, a
+200-episode evaluation ~1.5 min), so the 20 runs of the grpo and drbot pairs over 5 seeds take ~2.5 h on
+two cores (two processes with their own ``--seeds``); all 16 presets on the 3 envs (80 runs) are most of a
+day, hence the stop-and-continue design. (An earlier default of 100 steps assumed a drain every ~6 steps
+and ~19 s a step: a day and a half.)
 
 Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run folder without one is
 resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
@@ -81,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    metavar="BASE", help="base presets, each run against BASE+spear (gigpo skipped on math)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="S",
                    help="run seeds; each gives one paired difference (default 0 1 2 3 4)")
-    p.add_argument("--steps", type=int, default=100, help="training steps per run (default 100, see above)")
+    p.add_argument("--steps", type=int, default=40, help="training steps per run (default 40, see above)")
     p.add_argument("--eval-episodes", type=int, default=200, metavar="N", help="held-out tasks per evaluation (default 200)")
     p.add_argument("--model", default=None, help="start policy (default: each env's shipped tiny policy)")
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="extra run config keys for every run")
