@@ -206,7 +206,8 @@ def _mean_replay(stats: list[dict]) -> dict:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Bar chart: success after training (%) per preset, grouped by env; error bars = SE over seeds."""
+    """Bar chart: success after training (%) per preset, grouped by env; error bars = SE over seeds; a dashed
+    line at the env's mean success before training (the shipped policy on the same tasks and seeds)."""
     from spear_train.training.plots import pyplot
     plt = pyplot()
     envs = list(dict.fromkeys(r["env"] for r in runs))
@@ -217,6 +218,9 @@ def plot(runs: list[dict], path: Path) -> None:
         colors = ["tab:orange" if "+spear" in p else "tab:blue" for p in presets]
         ax.bar(range(len(presets)), [100 * m for m, _ in stats], yerr=[100 * s for _, s in stats], color=colors,
                capsize=4)
+        before = mean_se([r["before"] for r in runs if r["env"] == env])[0]
+        ax.axhline(100 * before, color="gray", linestyle="--", linewidth=1, label=f"before training {100 * before:.1f}")
+        ax.legend(loc="lower right", fontsize=8)
         ax.set_xticks(range(len(presets)), presets, rotation=30, ha="right")
         top = max(100 * (m + e) for m, e in stats)
         ax.set_ylim(0, max(5.0, 1.2 * top))
