@@ -129,8 +129,6 @@ def replay_stats(rows: list[dict]) -> dict:
 
 def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     """One run's entry of the results JSON."""
-    from spear_train.training.run_policy import model_name
-
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
     return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
             "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
@@ -280,9 +278,9 @@ def main(argv: list[str] | None = None) -> None:
         folder = run_folder(cfg, seed)
         check_same_config(folder, cfg)
         summary = finished_summary(folder)
+        started = folder.exists() and any(folder.iterdir())
         earlier = recorded.get((env, preset, seed))
-        if summary is None and earlier is not None and not (folder.exists() and any(folder.iterdir())) \
-                and earlier.get("config") == config_essentials(cfg):
+        if summary is None and not started and earlier is not None and earlier.get("config") == config_essentials(cfg):
             print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: recorded in {results_json}, kept", flush=True)
             if earlier.get("wall_time_s"):
                 durations.append(float(earlier["wall_time_s"]))
@@ -299,11 +297,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             left = len(jobs) - i
             eta = f"ETA {sum(durations) / len(durations) * left / 60:.0f} min" if durations else "ETA after the first run"
-            resume = folder.exists() and any(folder.iterdir())
-            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: {'resuming' if resume else 'starting'}; "
+            print(f"[{i + 1}/{len(jobs)}] {preset} on {env}, seed {seed}: {'resuming' if started else 'starting'}; "
                   f"{left} runs left, {eta}", flush=True)
             t0 = time.perf_counter()
-            summary = run_seeds(cfg, resume=resume, initial_evals=initial_evals)[0]
+            summary = run_seeds(cfg, resume=started, initial_evals=initial_evals)[0]
             durations.append(time.perf_counter() - t0)
         runs.append(run_record(cfg, env, preset, seed, summary))
     planned = {(r["env"], r["preset"], r["seed"]) for r in runs}
