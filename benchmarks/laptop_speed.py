@@ -11,6 +11,15 @@ encoding, old log-probs, the update) is the same work for both paths, so it is m
     shared   = step seconds - hf generation - fast generation
     step(b)  = shared + generation seconds of b        (the same for an evaluation)
 
+``--prompt-format chat`` (ALFWorld; with a policy trained on it, ``--model``) also pairs the update:
+each step's update runs twice from the same state, first on the reference path (packing off: every
+sample's prompt and response forwarded on their own, samples in plain random order), then, after the
+model, optimiser and RNG are restored, on the new path (packing: each trajectory's turns share one
+forward, :mod:`spear_train.training.logprobs`). The trained result is the new path's. Then::
+
+    shared   = step seconds - both generations - both updates
+    step(b)  = shared + generation seconds of b + update seconds of b
+
 Pairing each call makes the ratios robust to the machine's load changing during the run (the
 issue-18 measurements were taken with the 2 cores shared by several jobs). Printed per env: seconds per
 training step and per 100-episode evaluation (``--eval-episodes`` played, scaled) for both paths and
@@ -31,6 +40,7 @@ Usage (from the repository root)::
 
     python benchmarks/laptop_speed.py [--envs alfworld webshop math] [--steps 2] [--eval-episodes 32]
         [--threads 1] [--seed 0] [--profile] [--part both|paired|env] [--env-eval-episodes 100]
+        [--prompt-format window|chat] [--model NAME|PATH]
 
 Figures depend on the machine and its load; compare the ratios.
 """
@@ -125,19 +135,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--env-eval-episodes", type=int, default=100,
                    help="episodes per evaluation in the env-side comparison (100: more ALFWorld games than the "
                         "previous cache held)")
+    p.add_argument("--prompt-format", choices=("window", "chat"), default=None,
+                   help="prompt format of the runs (default: each env's own; chat: ALFWorld only, pairs the update too)")
+    p.add_argument("--model", default=None, metavar="NAME|PATH",
+                   help="start policy (default: each env's shipped tiny policy); use one trained on --prompt-format")
     args = p.parse_args(argv)
     if args.steps < 1 or args.eval_episodes < 0 or args.threads < 1 or args.env_eval_episodes < 1:
         p.error("--steps, --threads and --env-eval-episodes must be >= 1, --eval-episodes >= 0")
     return args
 
 
-def make_trainer(env: str, seed: int, out: Path):
+def make_trainer(env: str, seed: int, out: Path, prompt_format: str | None = None, model: str | None = None):
     from spear_train.training.loop import Trainer
     from spear_train.training.progress import Progress
     from spear_train.training.run_config import resolve_run_config
     from spear_train.training.run_dir import RunDir
 
-    cfg = resolve_run_config(dict(algo="spear", env=env, out=str(out), log_mode="quiet", device="cpu"))
+    cfg = resolve_run_config(dict(algo="spear", env=env, out=str(out), log_mode="quiet", device="cpu",
+                                  prompt_format=prompt_format, model=model))
     run_dir = RunDir(out / env, resume=False, tensorboard=False)
     return Trainer(cfg, seed, run_dir, Progress("quiet", cfg.steps), resume=False)
 
@@ -158,14 +173,45 @@ def warm_caches(trainer, steps: int, eval_episodes: int) -> None:
         held_out.close()
 
 
-def split(total: float, paired: PairedGenerator) -> dict[str, float]:
-    """Seconds each path would take: the shared part plus its own generation seconds."""
-    shared = total - sum(paired.seconds.values())
-    return {"shared": shared, **{b: shared + paired.seconds[b] for b in BACKENDS},
-            **{f"gen_{b}": paired.seconds[b] for b in BACKENDS}}
+def split(total: float, paired: PairedGenerator, updates: dict[str, float] | None = None) -> dict[str, float]:
+    """Seconds each path would take: the shared part plus its own generation (and update) seconds."""
+    updates = updates or {b: 0.0 for b in BACKENDS}
+    shared = total - sum(paired.seconds.values()) - sum(updates.values())
+    return {"shared": shared, **{b: shared + paired.seconds[b] + updates[b] for b in BACKENDS},
+            **{f"gen_{b}": paired.seconds[b] for b in BACKENDS}, **{f"update_{b}": updates[b] for b in BACKENDS}}
 
 
-def profile_fractions(prof: cProfile.Profile, total: float, paired: PairedGenerator) -> dict[str, dict[str, float]]:
+def pair_updates(trainer, seconds: dict[str, float]) -> None:
+    """Make ``trainer.update`` run on the reference path (packing off) and then, from the restored model,
+    optimiser and RNG, on the new path; their seconds are added to ``seconds['hf']`` / ``seconds['fast']``."""
+    import copy
+
+    from spear_train.training.logprobs import packing
+
+    update = trainer.update
+
+    def paired(batch, replay, c_t, row):
+        model, optimizer = trainer.policy.model, trainer.optimizer
+        saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                 trainer.rng.get_state(), batch.tokens)
+        with packing(False):
+            start = time.perf_counter()
+            update(batch, replay, c_t, dict(row))
+            seconds["hf"] += time.perf_counter() - start
+        model.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        trainer.rng.set_state(saved[2])
+        batch.tokens = saved[3]
+        start = time.perf_counter()
+        out = update(batch, replay, c_t, row)
+        seconds["fast"] += time.perf_counter() - start
+        return out
+
+    trainer.update = paired
+
+
+def profile_fractions(prof: cProfile.Profile, total: float, paired: PairedGenerator,
+                      updates: dict[str, float]) -> dict[str, dict[str, float]]:
     """Per path: each phase's cumulative seconds as a fraction of that path's step seconds."""
     stats = pstats.Stats(prof).stats
 
@@ -177,7 +223,7 @@ def profile_fractions(prof: cProfile.Profile, total: float, paired: PairedGenera
     out = {}
     for b in BACKENDS:
         other = "fast" if b == "hf" else "hf"
-        step = total - paired.seconds[other]
+        step = total - paired.seconds[other] - updates.get(other, 0.0)
         phases: dict[str, float] = {}
         for label, name, suffix in BACKEND_PHASES[b]:
             phases[label] = seconds(name, suffix)
@@ -192,9 +238,13 @@ def measure_env(env: str, args, out: Path) -> dict:
     from spear_train.training.evaluation import evaluate
     from spear_train.training.loop import derive_seed
 
-    trainer = make_trainer(env, args.seed, out)
+    trainer = make_trainer(env, args.seed, out, args.prompt_format, args.model)
     paired = PairedGenerator(trainer.policy.model, trainer.policy.tokenizer)
     trainer.rollouts.generator = paired
+    updates = {b: 0.0 for b in BACKENDS}
+    chat = trainer.cfg.prompt_format == "chat"
+    if chat:
+        pair_updates(trainer, updates)
     warm_caches(trainer, args.steps + (1 if args.profile else 0), args.eval_episodes)
     result: dict = {"steps": [], "mismatched": 0, "rows": 0, "tokens": {b: 0 for b in BACKENDS},
                     "gen_s": {b: 0.0 for b in BACKENDS}, "max_logprob_diff": 0.0}
@@ -209,9 +259,11 @@ def measure_env(env: str, args, out: Path) -> dict:
 
     for t in range(1, args.steps + 1):
         paired.reset()
+        for b in BACKENDS:
+            updates[b] = 0.0
         row = trainer.train_step(t)
-        times = split(row["time_step"], paired)
-        times["update"] = row["time_update"]
+        times = split(row["time_step"], paired, updates if chat else None)
+        times["update"] = row["time_update"] if not chat else updates["fast"]
         result["steps"].append(times)
         account(paired)
         print(f"  [{env}] step {t}: hf {times['hf']:.1f} s, fast {times['fast']:.1f} s", file=sys.stderr, flush=True)
@@ -226,12 +278,14 @@ def measure_env(env: str, args, out: Path) -> dict:
         account(paired)
     if args.profile:
         paired.reset()
+        for b in BACKENDS:
+            updates[b] = 0.0
         prof = cProfile.Profile()
         start = time.perf_counter()
         prof.enable()
         trainer.train_step(args.steps + 1)
         prof.disable()
-        result["profile"] = profile_fractions(prof, time.perf_counter() - start, paired)
+        result["profile"] = profile_fractions(prof, time.perf_counter() - start, paired, updates)
     trainer.rollouts.close()
     return result
 
@@ -240,15 +294,22 @@ def report(env: str, r: dict, args) -> None:
     def mean(key):
         return sum(step[key] for step in r["steps"]) / len(r["steps"])
 
-    print(f"\n== {env}: {args.steps} training step(s), laptop defaults, spear preset, seed {args.seed}, "
+    fmt = f", {args.prompt_format} prompts" if args.prompt_format else ""
+    model = f", model {args.model}" if args.model else ""
+    print(f"\n== {env}: {args.steps} training step(s), laptop defaults{fmt}{model}, spear preset, seed {args.seed}, "
           f"{args.threads} thread(s)")
     print(f"{'seconds':<34}{'hf (reference)':>16}{'fast':>10}{'hf / fast':>11}")
     hf, fast = mean("hf"), mean("fast")
     print(f"{'training step':<34}{hf:>16.2f}{fast:>10.2f}{hf / fast:>10.2f}x")
     hf, fast = mean("gen_hf"), mean("gen_fast")
     print(f"{'  generation in the step':<34}{hf:>16.2f}{fast:>10.2f}{hf / fast:>10.2f}x")
-    print(f"{'  shared (env, prompts, update)':<34}{mean('shared'):>16.2f}{mean('shared'):>10.2f}"
-          f"   (update {mean('update'):.2f})")
+    if mean("update_hf") > 0:
+        hf, fast = mean("update_hf"), mean("update_fast")
+        print(f"{'  update (packing off / on)':<34}{hf:>16.2f}{fast:>10.2f}{hf / fast:>10.2f}x")
+        print(f"{'  shared (env, prompts)':<34}{mean('shared'):>16.2f}{mean('shared'):>10.2f}")
+    else:
+        print(f"{'  shared (env, prompts, update)':<34}{mean('shared'):>16.2f}{mean('shared'):>10.2f}"
+              f"   (update {mean('update'):.2f})")
     if "eval" in r:
         e = r["eval"]
         print(f"{'100-episode evaluation':<34}{e['hf']:>16.1f}{e['fast']:>10.1f}{e['hf'] / e['fast']:>10.2f}x"

@@ -3,15 +3,18 @@
 
 from spear_envs.agent_io.parsing import ParsedAction, parse_action
 from spear_envs.agent_io.prompts import (
+    PROMPT_FORMATS,
     AgentMemory,
+    AlfworldChatPrompt,
     AlfworldPrompt,
     PromptBuilder,
     WebshopPrompt,
     prompt_builder_for,
+    prompt_formats_for,
     register_prompt_builder,
 )
 
 __all__ = [
-    "ParsedAction", "parse_action", "AgentMemory", "PromptBuilder", "AlfworldPrompt", "WebshopPrompt",
-    "prompt_builder_for", "register_prompt_builder",
+    "ParsedAction", "parse_action", "AgentMemory", "PromptBuilder", "AlfworldPrompt", "AlfworldChatPrompt", "WebshopPrompt",
+    "PROMPT_FORMATS", "prompt_builder_for", "prompt_formats_for", "register_prompt_builder",
 ]

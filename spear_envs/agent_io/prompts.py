@@ -8,7 +8,18 @@ identically.
 
 Contract: ``messages(memory)`` returns a list of ``{"role", "content"}`` dicts, ready for a tokenizer's
 chat template with ``add_generation_prompt=True``. Agent envs (ALFWorld, WebShop) return a single user
-message that embeds the last ``history_length`` (observation, action) pairs.
+message that embeds the last ``history_length`` (observation, action) pairs: the ``window`` prompt format,
+the paper's.
+
+Prompt formats (docs/rollouts.md, 'Prompt formats'): ``window`` re-renders the whole prompt every turn
+(task, history window with a step counter, current observation, admissible commands), so no two turns
+share more than the role line. ``chat`` (ALFWorld, :class:`AlfworldChatPrompt`) is one growing
+conversation: the first user message holds the role, the task's first observation and the output
+instruction; every later turn appends the agent's reply and one user message with the new
+observation. Turn ``k + 1``'s prompt therefore *extends* turn ``k``'s prompt and reply (the builder's
+``append_only``), so a decoder can keep the keys and values of everything before and an update can train
+a trajectory's turns in one forward. The admissible commands are not listed in ``chat`` prompts: the
+laptop decodes under the admissible-action trie, which enforces them.
 """
 
 from __future__ import annotations
@@ -74,6 +85,13 @@ class PromptBuilder(ABC):
     #: tokens, tool replies included) runs out before the env ended the episode, so that every episode
     #: ends in the env's own terms (reward and ``terminated``) instead of being cut; ``None``: stop without it.
     budget_end_action: ClassVar[str | None] = None
+    #: The prompt format this builder renders (:data:`PROMPT_FORMATS`).
+    prompt_format: ClassVar[str] = "window"
+    #: True when every turn's prompt is the previous turn's prompt and reply followed by
+    #: :meth:`observation_message` (the rollout then appends ids instead of encoding ``messages``).
+    append_only: ClassVar[bool] = False
+    #: Role of the message that carries an observation in an append-only or multi-turn chat.
+    observation_role: ClassVar[str] = "tool"
 
     def __init__(self, history_length: int = 2):
         if history_length < 0:
@@ -83,6 +101,10 @@ class PromptBuilder(ABC):
     @abstractmethod
     def messages(self, memory: AgentMemory) -> list[Message]:
         """Chat messages for the policy's next turn."""
+
+    def observation_message(self, memory: AgentMemory) -> Message:
+        """Append-only builders: the message that carries ``memory``'s newest observation."""
+        raise NotImplementedError(f"{type(self).__name__} is not an append-only prompt builder")
 
     def parse(self, reply: str) -> ParsedAction:
         """Project the policy's reply to (action, format-valid) with :func:`parse_action`."""
@@ -127,6 +149,40 @@ class AlfworldPrompt(PromptBuilder):
                 f"Commands you can use now: [{commands}].\n\n{instruction}"
             )
         return [{"role": "user", "content": text}]
+
+
+class AlfworldChatPrompt(PromptBuilder):
+    """ALFWorld, ``chat`` format: one growing conversation (see the module docstring).
+
+    ``messages(memory)`` renders the whole conversation: the first user message (role line, the reset
+    observation, which states the task, and the output instruction), then per step the reply in the
+    tiny policies' format (:data:`REPLY_TEMPLATE`) and a user message with the observation. A rollout
+    renders only the first message and appends the ids of the replies the model actually sampled and of
+    :meth:`observation_message` (``spear_train.rollout.collector``); for replies in :data:`REPLY_TEMPLATE`
+    the two are the same conversation. ``history_length`` is unused: the whole episode is in the chat.
+    """
+
+    env_id = "spear/ALFWorld-v0"
+    fallback_chars = ALFWORLD_FALLBACK_CHARS
+    prompt_format = "chat"
+    append_only = True
+    observation_role = "user"
+    ROLE = AlfworldPrompt.ROLE
+    REPLY_TEMPLATE = "<think></think><action>{action}</action>"
+
+    def messages(self, memory: AgentMemory) -> list[Message]:
+        instruction = OUTPUT_INSTRUCTION.format(example="go to desk 1")
+        chat = [{"role": "user", "content": f"{self.ROLE}\n\nYou are here:\n{memory.observations[0]}\n\n{instruction}"}]
+        for k, action in enumerate(memory.actions):
+            chat.append({"role": "assistant", "content": self.REPLY_TEMPLATE.format(action=action)})
+            chat.append(self._observation(memory.observations[k + 1]))
+        return chat
+
+    def observation_message(self, memory: AgentMemory) -> Message:
+        return self._observation(memory.observations[-1])
+
+    def _observation(self, observation: str) -> Message:
+        return {"role": self.observation_role, "content": observation}
 
 
 class WebshopPrompt(PromptBuilder):
@@ -177,20 +233,41 @@ def page_without_instruction(observation: str) -> str:
     return " [SEP] ".join(f"'{s}'" for s in segments if s)
 
 
+#: Prompt formats a run can ask for; ``window`` is every env's default (and the paper's).
+PROMPT_FORMATS = ("window", "chat")
+
+#: Builders by env id; ``_VARIANTS`` holds the non-default formats by (env id, format).
 _BUILDERS: dict[str, type[PromptBuilder]] = {b.env_id: b for b in (AlfworldPrompt, WebshopPrompt)}
+_VARIANTS: dict[tuple[str, str], type[PromptBuilder]] = {(b.env_id, b.prompt_format): b for b in (AlfworldChatPrompt,)}
 
 
 def register_prompt_builder(builder: type[PromptBuilder]) -> type[PromptBuilder]:
-    """Add a builder for its ``env_id`` (usable as a class decorator)."""
+    """Add a builder for its ``env_id`` (usable as a class decorator): the env's default format."""
     _BUILDERS[builder.env_id] = builder
     return builder
 
 
-def prompt_builder_for(env_id: str, history_length: int = 2) -> PromptBuilder:
-    """The prompt builder for a registered env id; ``KeyError`` lists the known ids."""
+def prompt_formats_for(env_id: str) -> list[str]:
+    """The prompt formats ``env_id`` has builders for (its default first)."""
+    prompt_builder_for(env_id)  # registers the env's builders, or raises KeyError
+    default = _BUILDERS[env_id].prompt_format
+    return [default] + sorted(f for (e, f) in _VARIANTS if e == env_id and f != default)
+
+
+def prompt_builder_for(env_id: str, history_length: int = 2, prompt_format: str | None = None) -> PromptBuilder:
+    """The prompt builder for a registered env id in ``prompt_format`` (``None``: the env's default).
+
+    ``KeyError`` lists the known ids; ``ValueError`` names the formats the env has."""
     if env_id not in _BUILDERS:
         import spear_envs  # noqa: F401  (env packages register their builders on import)
-    try:
-        return _BUILDERS[env_id](history_length=history_length)
-    except KeyError:
-        raise KeyError(f"no prompt builder for {env_id!r}; known: {sorted(_BUILDERS)}") from None
+    if env_id not in _BUILDERS:
+        raise KeyError(f"no prompt builder for {env_id!r}; known: {sorted(_BUILDERS)}")
+    builder = _BUILDERS[env_id]
+    if prompt_format is not None and prompt_format != builder.prompt_format:
+        if prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt format must be one of {list(PROMPT_FORMATS)}, got {prompt_format!r}")
+        builder = _VARIANTS.get((env_id, prompt_format))
+        if builder is None:
+            raise ValueError(f"{env_id} has no {prompt_format!r} prompt format; it has "
+                             f"{prompt_formats_for(env_id)}")
+    return builder(history_length=history_length)

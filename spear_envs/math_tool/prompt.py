@@ -58,6 +58,7 @@ class MathToolPrompt(PromptBuilder):
 
     env_id = "spear/MathTool-v0"
     multi_turn = True
+    prompt_format = "chat"  # one growing conversation, one sample per episode
     #: a final answer with no ``\\boxed{}``: the env terminates the episode as wrong (-1), as when the turn
     #: limit runs out, so running out of response tokens never scores better than answering wrong
     budget_end_action = ""

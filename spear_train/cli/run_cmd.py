@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rollout/eval decoding: fast (static-KV-cache decoder for Qwen2 models such as the "
                    "tiny policies), hf (transformers' generate, the reference) or auto (fast where supported; "
                    "default). Both sample the same ids for the same seed")
+    p.add_argument("--prompt-format", default=None, choices=["window", "chat"],
+                   help="agent-env prompts: window (the paper's: every turn re-renders the task, a history "
+                   "window and the admissible commands) or chat (ALFWorld: one growing conversation, each turn "
+                   "extends the last, so decoding and the update reuse it; needs a policy trained on it, see "
+                   "docs/rollouts.md, 'Prompt formats'). Default: the env's own")
     p.add_argument("--eval-episodes", type=int, default=None, metavar="N",
                    help="held-out episodes per evaluation, at least 1: a run always evaluates before and after "
                    f"training {env_default}")
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
              "out": args.out, "device": args.device, "env_workers": args.env_workers, "scale": args.scale,
              "ray_address": args.ray_address, "lr": args.lr, "group_size": args.group_size,
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
-             "decode_backend": args.decode_backend,
+             "decode_backend": args.decode_backend, "prompt_format": args.prompt_format,
              "log_mode": "quiet" if args.quiet else "json" if args.json_log else None}
     try:
         cfg = check_run_config(resolve_run_config(flags, args.config, parse_set_items(args.sets)))

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train nothing: evaluate --model (default: the env's shipped spear-tiny-* policy) on "
                    "--eval-tasks tasks and replace the 'evaluation' of its folder's eval.json (and its "
                    "checksum.sha256); how the shipped eval.json figures are measured")
+    p.add_argument("--prompt-format", default="", choices=["window", "chat"],
+                   help="the prompts the policy learns (and is evaluated) with: the env's own (default; window for "
+                   "ALFWorld and WebShop, the paper's) or "
+                   "chat (ALFWorld: one growing conversation, one training example per episode; docs/rollouts.md, "
+                   "'Prompt formats'). With --eval-only: the format the model was trained with")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     env_id = ENV_ALIASES.get(args.env, args.env)
     try:
-        recipe = default_recipe(env_id)
+        recipe = default_recipe(env_id, args.prompt_format)
     except KeyError as exc:
         raise CliError(f"{exc.args[0]} (aliases: {', '.join(ENV_ALIASES)})") from None
     overrides = {k: v for k, v in (("train_tasks", args.train_tasks), ("epochs", args.epochs)) if v is not None}
@@ -83,13 +88,20 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"sft-{env_id.split('/')[-1].lower()}"
     opts = RunOptions(out=out, model=args.model, minutes=args.minutes, resume=args.resume,
                       checkpoint_minutes=args.checkpoint_minutes, progress=not args.no_progress,
-                      threads=args.threads, eval_config=eval_config_for(env_id, args.eval_tasks) if args.eval_tasks else None)
+                      threads=args.threads,
+                      eval_config=eval_config_for(env_id, args.eval_tasks, **_format_settings(args))
+                      if args.eval_tasks else None)
     try:
         result = run_sft(recipe, opts)
     except (FileExistsError, PolicyLoadError, BuiltinModelError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print("\n".join(summary_lines(result, out)))
     return 0
+
+
+def _format_settings(args: argparse.Namespace) -> dict:
+    """The evaluation's run settings for ``--prompt-format`` (none for the default window format)."""
+    return {"run_settings": {"prompt_format": args.prompt_format}} if args.prompt_format else {}
 
 
 def _eval_only(args: argparse.Namespace, env_id: str) -> int:
@@ -108,7 +120,7 @@ def _eval_only(args: argparse.Namespace, env_id: str) -> int:
     name = args.model or tiny_model_for_env(env_id)
     try:
         folder = Path(name) if Path(name).is_dir() else resolve_builtin(name)
-        evaluation = reevaluate_folder(folder, env_id, eval_config_for(env_id, args.eval_tasks),
+        evaluation = reevaluate_folder(folder, env_id, eval_config_for(env_id, args.eval_tasks, **_format_settings(args)),
                                        progress=not args.no_progress)
     except (KeyError, PolicyLoadError, BuiltinModelError) as exc:
         raise CliError(f"cannot evaluate {name!r}: {exc}") from None

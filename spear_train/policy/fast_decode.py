@@ -12,6 +12,11 @@ samples the same way as :class:`~spear_train.policy.generation.HFGenerator` (the
   replaced by the pad id), inside the same seeded RNG fork. The torch RNG is therefore consumed exactly
   as by the reference, and for the same seed both paths sample the same ids (up to float rounding of
   the logits, ~1e-6, which can flip a draw only when two candidates tie to that precision);
+* rows that finished leave the cache: once at most half of the cached rows are still generating,
+  :meth:`~spear_train.policy.fast_kv.KVDecoder.retire` keeps only those (one copy of the cache, so at
+  most twice the rows ever run), and a finished row's probabilities in the batch's multinomial are a
+  certain pad. On CPU a row's draw depends only on its own probabilities (one uniform per row, in row
+  order; tested), so the live rows still draw what the reference draws;
 * log-probs are ``log_softmax(processed scores)`` at the sampled ids, as in the reference.
 
 What is faster: no ``generate`` bookkeeping per token, no ``DynamicCache`` growth, trie walks advance one
@@ -19,7 +24,10 @@ node per token instead of re-walking every prefix, prompts are prefilled without
 does not pay for the longest one), identical prompts (a group's copies on their first turn) run once,
 and a prompt's prefix shared with another prompt of the batch (copies whose histories agree so far, the
 common instructions) runs once too: the batch's prefill costs the nodes of its prompt trie
-(:meth:`~spear_train.policy.fast_kv.KVDecoder.prefill`).
+(:meth:`~spear_train.policy.fast_kv.KVDecoder.prefill`). With ``reuse_prefixes`` (the default) the
+keys and values of the previous call's rows are kept (:class:`~spear_train.policy.fast_kv.PrefixStore`),
+so a prompt that continues one of them (an append-only ``chat`` prompt: the previous turn's prompt and
+reply, then the new observation) runs only its new tokens; the store is dropped when the weights change.
 
 Supported models (:func:`supports`): ``transformers`` Qwen2 and Llama causal LMs (the same decoder
 layout) without sliding-window attention and with the default rotary embedding, such as the shipped tiny
@@ -95,12 +103,22 @@ class FastGenerator(ModelGenerator):
             restores the train/eval mode).
         tokenizer: its tokenizer (pad and stop ids).
         stop_ids: ids that end a response (default :func:`~spear_train.policy.generation.stop_token_ids`).
+        reuse_prefixes: keep the previous call's keys and values for prompts that continue its rows.
+
+    ``prefill_tokens`` counts the prompt tokens run through the model so far (the rest were shared or reused).
     """
 
-    def __init__(self, model, tokenizer, stop_ids: Sequence[int] | None = None):
+    def __init__(self, model, tokenizer, stop_ids: Sequence[int] | None = None, reuse_prefixes: bool = True):
         if not supports(model):
             raise ValueError(f"FastGenerator supports plain Qwen2 and Llama causal LMs, not {type(model).__name__}")
         super().__init__(model, tokenizer, stop_ids)
+        self.reuse_prefixes = reuse_prefixes
+        self._store = None
+        self.prefill_tokens = 0
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        super().update_weights(model)
+        self._store = None
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
@@ -134,29 +152,44 @@ class FastGenerator(ModelGenerator):
 
     # ------------------------------------------------------------------ the decoding loop
     def _decode(self, prompts, sampling: SamplingConfig, tries):
-        from spear_train.policy.fast_kv import KVDecoder
+        from spear_train.policy.fast_kv import KVDecoder, weights_fingerprint
 
         batch = len(prompts)
         decoder = KVDecoder(self.model, [len(p) for p in prompts], sampling.max_new_tokens)
-        logits = decoder.prefill(prompts)  # (batch, vocab) at each prompt's last position
+        store = self._store
+        if store is not None and store.fingerprint != weights_fingerprint(self.model):
+            store = self._store = None  # the weights changed since: the stored keys and values are stale
+        logits = decoder.prefill(prompts, store)  # (batch, vocab) at each prompt's last position
+        self.prefill_tokens += decoder.prefill_tokens
         warpers = _warpers(sampling)
         cursors = [_TrieCursor(t, self.stop_ids[0]) if t is not None else None for t in (tries or [None] * batch)]
         stop_tensor = torch.tensor(self.stop_ids, device=logits.device)
         unfinished = torch.ones(batch, dtype=torch.long, device=logits.device)
         tokens, chosen = [], []
+        greedy = sampling.temperature == 0
         for step in range(sampling.max_new_tokens):
+            rows = torch.tensor(decoder.rows, device=logits.device)  # the rows still in the cache
             scores = logits.to(copy=True, dtype=torch.float32)
             if tries is not None:
-                scores = _mask(scores, cursors)
+                scores = _mask(scores, [cursors[r] for r in decoder.rows])
             for warp in warpers:
                 scores = warp(None, scores)
-            if sampling.temperature == 0:
-                nxt = torch.argmax(scores, dim=-1)
+            if greedy:
+                picked = torch.argmax(scores, dim=-1)
             else:
-                nxt = torch.multinomial(F.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+                # one multinomial over the whole batch, as the reference draws it. A row's draw depends on its
+                # own probabilities only, so rows that left the cache (finished) take a certain pad.
+                probs = torch.zeros((batch, scores.shape[-1]), dtype=scores.dtype, device=scores.device)
+                probs[:, self.pad_id] = 1.0
+                probs[rows] = F.softmax(scores, dim=-1)
+                picked = torch.multinomial(probs, num_samples=1).squeeze(1)[rows]
+            nxt = torch.full((batch,), self.pad_id, dtype=torch.long, device=logits.device)
+            nxt[rows] = picked
             nxt = nxt * unfinished + self.pad_id * (1 - unfinished)
+            lp = torch.zeros(batch, dtype=torch.float32, device=logits.device)
+            lp[rows] = torch.log_softmax(scores, dim=-1).gather(-1, picked[:, None]).squeeze(-1)
             tokens.append(nxt)
-            chosen.append(torch.log_softmax(scores, dim=-1).gather(-1, nxt[:, None]).squeeze(-1))
+            chosen.append(lp)
             unfinished = unfinished & ~torch.isin(nxt, stop_tensor)
             if tries is not None:
                 for cursor, tok in zip(cursors, nxt.tolist()):
@@ -164,10 +197,31 @@ class FastGenerator(ModelGenerator):
                         cursor.advance(tok)
             if not bool(unfinished.any()) or step + 1 == sampling.max_new_tokens:
                 break
-            logits = decoder.step(nxt)
+            live = [p for p, r in enumerate(decoder.rows) if unfinished[r]]
+            if len(live) <= len(decoder.rows) // 2:  # halve the rows a forward runs (amortised copies)
+                decoder.retire(live, self._final_tokens(tokens) if self.reuse_prefixes else None)
+            logits = decoder.step(nxt[torch.tensor(decoder.rows, device=nxt.device)])
         ids = torch.stack(tokens, dim=1).cpu().tolist()
         lps = torch.stack(chosen, dim=1).float().cpu().tolist()
+        if self.reuse_prefixes:
+            stops = set(self.stop_ids)
+            lengths = [next((k + 1 for k, t in enumerate(row) if t in stops), len(row)) for row in ids]
+            self._store = decoder.store([row[:n] for row, n in zip(ids, lengths)])
         return ids, lps
+
+    def _final_tokens(self, tokens: list[torch.Tensor]):
+        """``row -> its tokens up to its stop token`` for rows that finished (read when they are retired)."""
+        stops = set(self.stop_ids)
+
+        def final(row: int) -> list[int]:
+            out = []
+            for t in tokens:
+                out.append(int(t[row]))
+                if out[-1] in stops:
+                    break
+            return out
+
+        return final
 
 
 def _mask(scores: torch.Tensor, cursors: list[_TrieCursor | None]) -> torch.Tensor:

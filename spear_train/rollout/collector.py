@@ -17,6 +17,13 @@ The model continues from the exact ids it has seen so far; after each non-final 
 observation is appended as a tool message: the ids of the chat-template text between the assistant turn
 and the next generation prompt are appended with ``loss_mask = 0``. Turn ``k``'s context is therefore
 ``prompt_ids + response_ids[:sum of earlier turns]``, the same ids the sample stores.
+
+Append-only agent prompts (builders with ``append_only = True``, the ``chat`` prompt format): one sample
+per env step as in the ``window`` format, but turn ``k + 1``'s prompt is built from ids, never from
+text: ``prompt_ids_k + response_ids_k + ids(closing of the reply, the observation message, the next
+assistant header)`` (:func:`tool_turn_ids`, the same glue as multi-turn episodes). Each sample's
+``prompt_ids + response_ids`` is therefore a prefix of the next sample's prompt, which the fast decoder
+(its prefix store) and the update (:mod:`spear_train.training.logprobs`, packing) exploit.
 """
 
 from __future__ import annotations
@@ -37,12 +44,13 @@ class RolloutConfig:
     Attributes:
         group_size: ``n``, env copies per task (they share a seed and a group id).
         max_steps: per-episode step cap on top of the env's own (``None``: the env's cap only).
-        history_length: (observation, action) pairs shown in agent-env prompts.
+        history_length: (observation, action) pairs shown in agent-env prompts (``window`` format).
         max_response_tokens: multi-turn episodes end once their response (tool replies included)
             reaches this many tokens; one the env has not ended by then is ended by playing the prompt
             builder's ``budget_end_action`` (MathTool: a final answer without a box, scored -1), so every
             episode finishes in the env (terminated or truncated) and its records replay as played.
         progress: show a tqdm bar over env steps.
+        prompt_format: the prompt builder's format (``window``, ``chat``; ``None`` = the env's default).
     """
 
     group_size: int = 4
@@ -50,6 +58,7 @@ class RolloutConfig:
     history_length: int = 2
     max_response_tokens: int = 4096
     progress: bool = False
+    prompt_format: str | None = None  # None: the env's default (spear_envs.agent_io.PROMPT_FORMATS)
 
     def __post_init__(self):
         if self.group_size < 1:
@@ -76,6 +85,7 @@ class _Slot:
     last_reply: Reply | None = None
     distribution: str = ""
     budget_spent: bool = False  # multi-turn: the response budget ran out while the env's episode went on
+    context: list[int] | None = None  # append-only prompts: the next turn's prompt ids (model agents)
 
     def fail(self, reason: str) -> None:
         self.done = True
@@ -96,8 +106,10 @@ class RolloutCollector:
 
     def __init__(self, env_id: str, agent: Agent, pool, config: RolloutConfig = RolloutConfig()):
         self.env_id, self.agent, self.pool, self.config = env_id, agent, pool, config
-        self.builder = prompt_builder_for(env_id, history_length=config.history_length)
+        self.builder = prompt_builder_for(env_id, history_length=config.history_length,
+                                          prompt_format=config.prompt_format)
         self.multi_turn = self.builder.multi_turn
+        self.append_only = self.builder.append_only and not self.multi_turn
         self.tools = getattr(self.builder, "tools", None)
 
     def collect(self, seeds: list[int], tag: str = "") -> Rollout:
@@ -155,7 +167,7 @@ class RolloutCollector:
                 else:
                     slot.memory = AgentMemory.start(out.observation, out.info)
                     slot.episode.task_id, slot.episode.task = out.info["task_id"], out.info["task"]
-                    if self.multi_turn:
+                    if self.multi_turn or self.append_only:
                         slot.conversation = list(self.builder.messages(slot.memory))
                 slots.append(slot)
         return slots
@@ -164,6 +176,9 @@ class RolloutCollector:
         if self.multi_turn and s.memory.step > 0:
             return Turn(s.index, s.conversation, s.memory.admissible_actions,
                         context_ids=s.prompt_ids + s.response_ids, tools=self.tools, whole_reply_is_action=True)
+        if self.append_only:
+            return Turn(s.index, s.conversation, s.memory.admissible_actions, context_ids=s.context,
+                        task=s.memory.task)
         messages = s.conversation if self.multi_turn else self.builder.messages(s.memory)
         return Turn(s.index, messages, s.memory.admissible_actions, tools=self.tools,
                     whole_reply_is_action=self.multi_turn, task=s.memory.task)
@@ -202,6 +217,20 @@ class RolloutCollector:
             anchor_obs=anchor, response_text=reply.text, response_text_raw=reply.raw_text,
             truncated=reply.truncated, logprob_distribution=reply.distribution,
         ))
+        if self.append_only and not s.done:
+            self._extend_chat(s, reply)
+
+    def _extend_chat(self, s: _Slot, reply: Reply) -> None:
+        """Append-only prompts: the reply and the new observation join the conversation, and (model
+        agents) the next prompt's ids are this prompt's, the sampled ids and the template glue."""
+        s.conversation.append({"role": "assistant", "content": reply.text})
+        observation = self.builder.observation_message(s.memory)
+        tokenizer = getattr(getattr(self.agent, "policy", None), "tokenizer", None)
+        if tokenizer is not None:
+            stop_text = "" if reply.truncated or not reply.response_ids else tokenizer.decode(reply.response_ids[-1:])
+            glue = tool_turn_ids(tokenizer, s.conversation, observation, stop_text)
+            s.context = list(reply.prompt_ids) + list(reply.response_ids) + glue
+        s.conversation.append(observation)
 
     def _extend_episode(self, s: _Slot, reply: Reply, out: StepOutcome) -> None:
         """Multi-turn: append this turn's sampled ids, then (episode going on) the tool reply, masked."""

@@ -10,6 +10,12 @@ win never enter the data.
 An example is ``(messages, response)``; :func:`tokenize_examples` turns it into prompt ids (the policy's
 chat-template encoding, :meth:`Policy.prompt_ids`) and response ids (``response`` + EOS), the loss
 covering the response ids only.
+
+Append-only (``chat``) prompts: an episode's turns are one growing conversation, so
+:func:`tokenize_examples` joins them into **one example per episode**, built from ids exactly as the
+rollout builds its prompts (``spear_train.rollout.collector``): the first prompt, then per turn the reply
+ids (``response`` + EOS, loss 1) and the template glue up to the next reply (closing, observation
+message, assistant header: :func:`~spear_train.rollout.collector.tool_turn_ids`, loss 0).
 """
 
 from __future__ import annotations
@@ -71,12 +77,13 @@ class ExpertEpisode:
 def play_expert_episode(
     env: gym.Env, expert_factory: Callable[[gym.Env], Expert], env_id: str, seed: int,
     options: dict | None = None, history_length: int = 2, response: Callable[[str], str] | None = None,
+    prompt_format: str | None = None,
 ) -> ExpertEpisode:
     """Play the expert on task ``seed`` and render each turn's prompt with the rollout's prompt builder.
 
     ``response(action)`` is each turn's target text (default :func:`agent_response`)."""
     response = response or agent_response
-    builder = prompt_builder_for(env_id, history_length=history_length)
+    builder = prompt_builder_for(env_id, history_length=history_length, prompt_format=prompt_format)
     obs, info = env.reset(seed=seed, options=options or None)
     if info["won"]:
         return ExpertEpisode(seed, str(info["task_id"]), True, True, [])
@@ -104,7 +111,7 @@ class DataSummary:
 
 def expert_examples(
     env_id: str, n_tasks: int, first_seed: int, history_length: int = 2, progress: bool = True,
-    cache_file: Path | None = None, first_turn_copies: int = 1,
+    cache_file: Path | None = None, first_turn_copies: int = 1, prompt_format: str | None = None,
 ) -> tuple[list[SFTExample], DataSummary]:
     """Examples from the expert's won, non-degenerate episodes on training tasks ``first_seed + i``.
 
@@ -117,7 +124,7 @@ def expert_examples(
         raise ValueError(f"first_turn_copies must be at least 1, got {first_turn_copies}")
     episodes = _load_cached(cache_file)
     if episodes is None:
-        episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress))
+        episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress, prompt_format))
         if cache_file is not None:
             _save_cached(cache_file, episodes)
     summary = DataSummary(episodes=len(episodes))
@@ -134,14 +141,15 @@ def expert_examples(
     return examples, summary
 
 
-def _play_many(env_id: str, n_tasks: int, first_seed: int, history_length: int, progress: bool) -> Iterator[ExpertEpisode]:
+def _play_many(env_id: str, n_tasks: int, first_seed: int, history_length: int, progress: bool,
+               prompt_format: str | None = None) -> Iterator[ExpertEpisode]:
     source = expert_source(env_id)
     env = source.make_env("train")
     try:
         for i in tqdm(range(n_tasks), desc=f"expert episodes ({env_id})", disable=not progress, unit="ep"):
             yield play_expert_episode(
                 env, source.make_expert, env_id, first_seed + i, source.reset_options("train"), history_length,
-                source.response,
+                source.response, prompt_format,
             )
     finally:
         env.close()
@@ -166,8 +174,11 @@ def _save_cached(path: Path, episodes: list[ExpertEpisode]) -> None:
 
 @dataclass
 class TokenizedExample:
+    """``prompt_ids``, then ``response_ids`` trained on where ``loss_mask`` is 1 (``None``: all of them)."""
+
     prompt_ids: list[int]
     response_ids: list[int]
+    loss_mask: list[int] | None = None
 
     @property
     def length(self) -> int:
@@ -176,12 +187,18 @@ class TokenizedExample:
 
 def tokenize_examples(
     examples: list[SFTExample], prompt_ids: Callable[[list[Message]], list[int]], tokenizer: Any,
-    max_prompt_tokens: int, max_response_tokens: int,
+    max_prompt_tokens: int, max_response_tokens: int, observation_role: str | None = None,
 ) -> tuple[list[TokenizedExample], int]:
     """Encode examples; returns ``(kept, dropped)`` where over-long prompts/responses are dropped.
 
     ``prompt_ids`` must be the policy's own chat-template encoder (:meth:`Policy.prompt_ids`).
+    ``observation_role`` (append-only prompts: the role of the observation messages) joins each
+    episode's turns into one example (module docstring); ``dropped`` then counts episodes, dropped when a
+    reply is longer than ``max_response_tokens`` or the whole episode longer than ``max_prompt_tokens``.
     """
+    if observation_role is not None:
+        return _tokenize_conversations(examples, prompt_ids, tokenizer, max_prompt_tokens, max_response_tokens,
+                                       observation_role)
     kept, dropped = [], 0
     for ex in examples:
         p = prompt_ids(ex.messages)
@@ -190,6 +207,51 @@ def tokenize_examples(
             dropped += 1
             continue
         kept.append(TokenizedExample(p, r))
+    return kept, dropped
+
+
+def _continues(example: SFTExample, previous: SFTExample | None) -> bool:
+    """True when ``example``'s chat is ``previous``'s chat, its reply and one more message."""
+    if previous is None:
+        return False
+    n = len(previous.messages)
+    return (len(example.messages) == n + 2 and example.messages[:n] == previous.messages
+            and example.messages[n] == {"role": "assistant", "content": previous.response})
+
+
+def _tokenize_conversations(examples, prompt_ids, tokenizer, max_prompt_tokens, max_response_tokens,
+                            observation_role) -> tuple[list[TokenizedExample], int]:
+    from spear_train.rollout.collector import tool_turn_ids
+
+    eos = tokenizer.eos_token_id
+    stop_text = tokenizer.decode([eos])
+    episodes: list[list[SFTExample]] = []
+    for k, ex in enumerate(examples):
+        if _continues(ex, examples[k - 1] if k else None):
+            episodes[-1].append(ex)
+        else:
+            episodes.append([ex])
+    kept, dropped = [], 0
+    for turns in episodes:
+        prompt = prompt_ids(turns[0].messages)
+        ids, mask, too_long = [], [], False
+        for k, turn in enumerate(turns):
+            reply = tokenizer.encode(turn.response, add_special_tokens=False) + [eos]
+            too_long |= len(reply) > max_response_tokens
+            ids += reply
+            mask += [1] * len(reply)
+            if k + 1 < len(turns):
+                chat = turn.messages + [{"role": "assistant", "content": turn.response}]
+                observation = turns[k + 1].messages[-1]
+                if observation["role"] != observation_role:
+                    raise ValueError(f"turn {k + 1} of an episode does not end with a {observation_role!r} message")
+                glue = tool_turn_ids(tokenizer, chat, observation, stop_text)
+                ids += glue
+                mask += [0] * len(glue)
+        if too_long or len(prompt) + len(ids) > max_prompt_tokens:
+            dropped += 1
+            continue
+        kept.append(TokenizedExample(prompt, ids, mask))
     return kept, dropped
 
 

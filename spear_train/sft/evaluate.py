@@ -147,6 +147,7 @@ def eval_settings(cfg: EvalConfig, run_cfg) -> dict:
     """What ``eval.json``'s ``config`` records: ``cfg`` and the run settings the episodes were played with."""
     played = ("env_id", "env_kwargs", "eval_env_kwargs", "max_turns", "max_response_tokens", "history_length",
               "constrained_decoding", "eval_temperature", "decode_backend", "eval_batch")
+    played += ("prompt_format",) if run_cfg.prompt_format else ()  # recorded when not the env's own
     run = dataclasses.asdict(run_cfg)
     return {**asdict(cfg), "run": {k: getattr(run_cfg, k) if k == "env_id" else run[k] for k in played}}
 

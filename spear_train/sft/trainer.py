@@ -36,6 +36,7 @@ from spear_train.models.builtin import write_checksum
 from spear_train.models.tiny_model import build_tiny_model, count_parameters
 from spear_train.models.tokenizer import is_game_tokenizer, save_tokenizer, train_tokenizer
 from spear_train.policy.loading import Policy, load_policy
+from spear_envs.agent_io import prompt_builder_for
 from spear_train.sft.data import TokenizedExample, expert_examples, expert_source, tokenize_examples, tokenizer_corpus
 from spear_train.sft.evaluate import EvalConfig, eval_run_config, evaluate_policy
 from spear_train.sft.recipe import SFTRecipe
@@ -67,7 +68,11 @@ def data_cache_file(recipe: SFTRecipe) -> Path:
     version = expert_source(recipe.env_id).version
     suffix = f"-e{version}" if version else ""
     return cache_dir("sft-data", slug) / (
-        f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}{suffix}.jsonl")
+        f"expert-n{recipe.train_tasks}-s{recipe.data_seed}-h{recipe.history_length}{suffix}{_format_suffix(recipe)}.jsonl")
+
+
+def _format_suffix(recipe: SFTRecipe) -> str:
+    return f"-{recipe.prompt_format}" if recipe.prompt_format else ""
 
 
 def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:
@@ -107,7 +112,10 @@ def collate(examples: list[TokenizedExample], pad_id: int) -> tuple[torch.Tensor
         seq = e.prompt_ids + e.response_ids
         ids[row, : len(seq)] = torch.tensor(seq)
         attn[row, : len(seq)] = 1
-        target[row, len(e.prompt_ids) - 1: len(seq) - 1] = True
+        if e.loss_mask is None:
+            target[row, len(e.prompt_ids) - 1: len(seq) - 1] = True
+        else:
+            target[row, len(e.prompt_ids) - 1: len(seq) - 1] = torch.tensor(e.loss_mask, dtype=torch.bool)
     return ids, attn, target
 
 
@@ -187,12 +195,14 @@ def run_sft(recipe: SFTRecipe, opts: RunOptions) -> dict:
 
     examples, summary = expert_examples(recipe.env_id, recipe.train_tasks, recipe.data_seed,
                                         recipe.history_length, opts.progress, data_cache_file(recipe),
-                                        recipe.first_turn_copies)
+                                        recipe.first_turn_copies, recipe.prompt_format or None)
     if not examples:
         raise RuntimeError(f"the expert won no non-degenerate training episode of {recipe.env_id}: no SFT data")
     policy = build_policy(recipe, examples, opts)
+    builder = prompt_builder_for(recipe.env_id, recipe.history_length, recipe.prompt_format or None)
     data, dropped = tokenize_examples(examples, policy.prompt_ids, policy.tokenizer,
-                                      recipe.max_prompt_tokens, recipe.max_response_tokens)
+                                      recipe.max_prompt_tokens, recipe.max_response_tokens,
+                                      builder.observation_role if builder.append_only else None)
     if not data:
         raise RuntimeError("every SFT example is longer than max_prompt_tokens/max_response_tokens")
     _write_json(out / "data_summary.json", {**summary.__dict__, "kept": len(data), "dropped_too_long": dropped,

@@ -30,7 +30,39 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
         warnings.warn(message, ConfigWarning, stacklevel=2)
     check_out_folder(cfg.out)
     check_env_kwargs(cfg)
+    if (message := prompt_format_warning(cfg)) is not None:
+        warnings.warn(message, ConfigWarning, stacklevel=2)
     return cfg
+
+
+def prompt_format_warning(cfg: RunConfig) -> str | None:
+    """A message when the run's prompt format differs from the one its policy was trained with (the
+    ``prompt_format`` of the model folder's ``recipe.json``, the env's own when it has none); ``None``
+    otherwise, or when the model is not a local folder with a recipe (docs/rollouts.md, 'Prompt formats')."""
+    import json
+
+    from spear_envs.agent_io import prompt_builder_for
+    from spear_train.models.builtin import CHECKPOINT_ROOT, TINY_MODELS, tiny_model_for_env
+
+    try:
+        name = cfg.model or tiny_model_for_env(cfg.env_id)
+    except KeyError:
+        return None
+    folder = Path(name).expanduser() if Path(name).expanduser().is_dir() else \
+        CHECKPOINT_ROOT / name if name in TINY_MODELS else None
+    recipe = folder / "recipe.json" if folder is not None else None
+    if recipe is None or not recipe.is_file():
+        return None
+    try:
+        trained = json.loads(recipe.read_text()).get("prompt_format") or None
+        trained = prompt_builder_for(cfg.env_id, prompt_format=trained).prompt_format
+        used = prompt_builder_for(cfg.env_id, prompt_format=cfg.prompt_format or None).prompt_format
+    except (ValueError, KeyError, OSError):
+        return None
+    if trained == used:
+        return None
+    return (f"prompt_format: the policy {name} was trained on {trained!r} prompts but this run uses {used!r} "
+            f"prompts; pass --prompt-format {trained} (or a policy trained on {used!r} prompts)")
 
 
 def check_out_folder(out: str) -> None:

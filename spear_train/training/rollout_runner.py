@@ -46,7 +46,7 @@ def import_env_modules(cfg: RunConfig) -> None:
 
 def rollout_config(cfg: RunConfig, group_size: int) -> RolloutConfig:
     return RolloutConfig(group_size=group_size, max_steps=cfg.max_turns, history_length=cfg.history_length,
-                         max_response_tokens=cfg.max_response_tokens)
+                         max_response_tokens=cfg.max_response_tokens, prompt_format=cfg.prompt_format or None)
 
 
 class RolloutRunner:

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from spear_envs.agent_io.prompts import PROMPT_FORMATS
 from spear_train.config_error import ConfigError
 from spear_train.training.config_file import read_yaml
 from spear_train.training.scales import SCALES, scale_defaults
@@ -69,7 +70,8 @@ class RunConfig:
     groups_per_step: int = 4  #: B: task instances per step
     group_size: int = 4  #: n: rollouts per task instance
     max_turns: int = 30  #: env steps per episode
-    history_length: int = 2
+    history_length: int = 2  #: (observation, action) pairs in a ``window`` prompt
+    prompt_format: str = ""  #: "" = the env's default | window | chat (docs/rollouts.md, 'Prompt formats')
     max_prompt_tokens: int = 1024  #: samples with longer prompts are left out of the update (counted)
     max_response_tokens: int = 24
     train_temperature: float = 1.0
@@ -138,6 +140,13 @@ class RunConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise refuse(name, f"be one of {list(allowed)}")
+        if self.prompt_format and self.prompt_format not in PROMPT_FORMATS:
+            raise refuse("prompt_format", f"be \"\" (the env's default) or one of {list(PROMPT_FORMATS)}")
+        if self.prompt_format and self.env_id in ENV_IDS.values():
+            from spear_envs.agent_io.prompts import prompt_formats_for
+
+            if self.prompt_format not in (formats := prompt_formats_for(self.env_id)):
+                raise refuse("prompt_format", f"be \"\" or one of {formats} for {self.env_id}")
         if self.env not in ENV_IDS and "/" not in self.env:
             raise refuse("env", f"be one of {sorted(ENV_IDS)} or a registered env id")
         if self.family not in ENV_IDS:
@@ -156,7 +165,7 @@ class RunConfig:
         return self
 
 
-_SELECTORS = ("scale", "env", "task_family")  # decide which env defaults apply
+_SELECTORS = ("scale", "env", "task_family", "prompt_format")  # decide which env defaults apply
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _MERGED = ("algorithm", "env_kwargs", "eval_env_kwargs")  # mapping fields: a later layer updates, not replaces
 
@@ -234,7 +243,8 @@ def resolve_run_config(flags: dict[str, Any], yaml_path: str | Path | None = Non
     for layer, name in ((file_values, source), (sets, sets_source), (flags, "command line")):
         probe = apply_overrides(probe, {k: layer[k] for k in _SELECTORS if k in layer}, name)
     probe.validate()
-    defaults = scale_defaults(probe.scale, probe.family, own_env=probe.env_id == ENV_IDS[probe.family])
+    defaults = scale_defaults(probe.scale, probe.family, own_env=probe.env_id == ENV_IDS[probe.family],
+                              prompt_format=probe.prompt_format)
     cfg = apply_overrides(RunConfig(), defaults, f"{probe.scale} defaults of {probe.family}")
     cfg = apply_overrides(cfg, file_values, source)
     cfg = apply_overrides(cfg, sets, sets_source)

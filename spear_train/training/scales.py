@@ -62,10 +62,22 @@ ENV_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-def scale_defaults(scale: str, family: str, own_env: bool) -> dict[str, Any]:
+#: Settings that change with the ``chat`` prompt format (docs/rollouts.md, 'Prompt formats'), over the
+#: row of the scale: a chat prompt holds the whole episode so far (ALFWorld: ~1,450 tokens at turn 30 with
+#: the shipped tokenizer), so the prompt limit is the episode's.
+CHAT_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "laptop": {"alfworld": dict(max_prompt_tokens=2048)},
+    "paper": {"alfworld": dict(max_prompt_tokens=8192)},
+}
+
+
+def scale_defaults(scale: str, family: str, own_env: bool, prompt_format: str = "") -> dict[str, Any]:
     """The settings row of ``scale`` for the task ``family`` (a fresh dict), with the family's train and
-    held-out splits when the run's env is the family's own env (``own_env``)."""
+    held-out splits when the run's env is the family's own env (``own_env``), and the ``chat`` prompt
+    format's settings (:data:`CHAT_DEFAULTS`) when ``prompt_format`` is ``chat``."""
     row = {key: dict(value) if isinstance(value, dict) else value for key, value in ENV_DEFAULTS[scale][family].items()}
+    if prompt_format == "chat":
+        row.update(CHAT_DEFAULTS[scale].get(family, {}))
     if own_env:
         row.update(ENV_SPLITS[scale][family])
     return row

@@ -124,6 +124,12 @@ class TrainBatch:
         """Each sample's prompt as a hashable tuple (samples sharing a prompt share a forward pass)."""
         return [tuple(row[:n].tolist()) for row, n in zip(self.prompt_ids, self.prompt_len.tolist())]
 
+    def sequence_keys(self) -> list[tuple[int, ...]]:
+        """Each sample's ``prompt + response`` ids as a hashable tuple (packing: see
+        :func:`spear_train.training.logprobs.pack_hosts`)."""
+        return [p + tuple(row[:n].tolist()) for p, row, n in
+                zip(self.prompt_keys(), self.response_ids, self.response_len.tolist())]
+
     def rows(self, name: str) -> list[list]:
         """A per-token field (``prompt_ids``, ``response_ids``, ``loss_mask``, ``old_log_probs``) as
         unpadded Python lists, for reading and tests."""

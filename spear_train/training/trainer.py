@@ -44,7 +44,7 @@ from spear_train.training.seeds import derive_seed
 from spear_train.training.step_batch import StepBatch
 from spear_train.training.step_values import rollout_metrics, sample_flags, scores_for, step_advantages, turn_subset
 from spear_train.training.train_batch import TrainBatch
-from spear_train.training.update import UpdateStats, optimise, recompute_logprobs
+from spear_train.training.update import UpdateStats, optimise, recompute_logprobs, shuffled_order
 
 
 class Trainer:
@@ -168,7 +168,7 @@ class Trainer:
         old = recompute_logprobs(self.policy.model, batch.tokens, self.pad_id, cfg.micro_batch_size, dp=self.dp)
         batch.tokens = batch.tokens.with_values(old_log_probs=old)
         for epoch in range(cfg.ppo_epochs):
-            order = torch.randperm(len(batch), generator=self.rng)
+            order = shuffled_order(batch.tokens, self.rng)
             stats = optimise(self.policy.model, self.optimizer, batch.tokens.select(order), self.loss, **common)
             on = stats if epoch == 0 else on.merge(stats)
         row.update(on.summary(""))

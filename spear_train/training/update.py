@@ -19,11 +19,11 @@ from spear_train.algorithms.clip_cov import clip_cov_loss, kl_cov_loss
 from spear_train.algorithms.grpo_advantage import broadcast_to_tokens
 from spear_train.algorithms.policy_loss import actor_loss, masked_mean, ppo_clip_loss
 from spear_train.algorithms.sample_filters import mask_flagged_samples
-from spear_train.training.logprobs import padded_response_logprobs
+from spear_train.training.logprobs import pack_hosts, packs, padded_response_logprobs
 from spear_train.training.train_batch import TrainBatch
 
 __all__ = ["TrainBatch", "LossSettings", "UpdateStats", "micro_batch_loss", "optimise", "recompute_logprobs",
-           "by_prompt"]
+           "by_prompt", "shuffled_order"]
 
 
 @dataclass(frozen=True)
@@ -166,11 +166,33 @@ def recompute_logprobs(model: torch.nn.Module, batch: TrainBatch, pad_id: int, m
     return dp.merge_logprobs(out, done) if dp is not None else out
 
 
+def shuffled_order(batch: TrainBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random order of ``batch``'s samples for one pass: ``randperm(N)``, except when samples pack
+    (:func:`~spear_train.training.logprobs.packs`: the turns of trajectories under an append-only prompt),
+    where whole families (the samples of one host) are shuffled and kept together, so mini-batches cut
+    as few trajectories as possible and each trajectory's forward is shared by its turns."""
+    sequences = batch.sequence_keys()
+    if not packs(sequences):
+        return torch.randperm(len(batch), generator=generator)
+    families: dict[int, list[int]] = {}
+    for i, host in enumerate(pack_hosts(sequences)):
+        families.setdefault(host, []).append(i)
+    groups = list(families.values())
+    return torch.tensor([i for g in torch.randperm(len(groups), generator=generator).tolist() for i in groups[g]])
+
+
 def by_prompt(batch: TrainBatch, index) -> list[int]:
     """``index`` reordered so samples with the same prompt are adjacent (first-appearance order), so they
-    land in one micro-batch and share one prompt forward (see :mod:`spear_train.training.logprobs`)."""
+    land in one micro-batch and share one prompt forward (see :mod:`spear_train.training.logprobs`).
+    Samples whose sequences pack into one host (:func:`~spear_train.training.logprobs.pack_hosts`: the
+    turns of one trajectory under an append-only prompt) count as having their host's prompt, so a
+    trajectory's turns are adjacent too and share one forward."""
     index = list(index)
-    keys = batch.prompt_keys()
+    prompts = batch.prompt_keys()
+    all_sequences = batch.sequence_keys()
+    sequences = [all_sequences[i] for i in index]
+    hosts = pack_hosts(sequences) if packs(sequences) else list(range(len(index)))
+    keys = dict(zip(index, (prompts[index[h]] for h in hosts)))
     first: dict[tuple, int] = {}
     for rank, i in enumerate(index):
         first.setdefault(keys[i], rank)

@@ -182,3 +182,20 @@ def test_prefill_shares_common_prefixes_and_matches_a_full_forward(tiny_policy):
         full = model(torch.tensor([p + [int(nxt[row])]])).logits[0]
         torch.testing.assert_close(logits[row], full[-2], atol=1e-4, rtol=0)
         torch.testing.assert_close(after[row], full[-1], atol=1e-4, rtol=0)
+
+
+def test_rows_that_finished_leave_the_cache_and_the_others_still_sample_the_reference_ids(tiny_policy, monkeypatch):
+    from spear_train.policy.fast_kv import KVDecoder
+
+    retired = []
+    original = KVDecoder.retire
+    monkeypatch.setattr(KVDecoder, "retire", lambda self, keep, generated=None: retired.append(
+        (len(self.rows), len(keep))) or original(self, keep, generated))
+    prompts = _prompts(tiny_policy) * 3
+    stop = HFGenerator(tiny_policy.model, tiny_policy.tokenizer).stop_ids[0]
+    short = [admissible_trie(tiny_policy.tokenizer, ["look"], stop)] * 12 + [None] * 3  # 12 rows end early
+    for temperature in (1.0, 0.0):
+        sampling = SamplingConfig(temperature=temperature, max_new_tokens=12)
+        ref, new = _both(tiny_policy, prompts, sampling, short, seed=3)
+        _assert_same(ref, new, temperature)
+    assert retired and all(keep <= rows // 2 for rows, keep in retired)

@@ -84,3 +84,21 @@ def test_bad_out_folders_are_clear_errors(tmp_path, capsys):
 def test_a_deep_yaml_is_a_clear_error(tmp_path, capsys, deep):
     code, err = _print_config(tmp_path, capsys, deep)
     assert code == 2 and "nest" in err and len(err) < 500
+
+
+def test_a_prompt_format_other_than_the_policys_is_named(tmp_path):
+    import json
+
+    from spear_train.training.config_check import prompt_format_warning
+    from spear_train.training.run_config import resolve_run_config
+
+    assert prompt_format_warning(resolve_run_config({"env": "alfworld"})) is None
+    assert prompt_format_warning(resolve_run_config({"env": "math"})) is None  # math's own format is chat
+    message = prompt_format_warning(resolve_run_config({"env": "alfworld", "prompt_format": "chat"}))
+    assert "trained on 'window' prompts but this run uses 'chat'" in message and "--prompt-format window" in message
+    folder = tmp_path / "chat-policy"
+    folder.mkdir()
+    (folder / "recipe.json").write_text(json.dumps({"prompt_format": "chat"}))
+    message = prompt_format_warning(resolve_run_config({"env": "alfworld", "model": str(folder)}))
+    assert "--prompt-format chat" in message
+    assert prompt_format_warning(resolve_run_config({"env": "alfworld", "model": str(folder), "prompt_format": "chat"})) is None

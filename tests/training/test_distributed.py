@@ -97,7 +97,7 @@ def test_gradients_are_summed_over_ranks_and_untouched_parameters_keep_none(tmp_
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_policy_dir, tmp_path, algo):
     # gigpo+spear: GiGPO advantages, a replay pass with Clip-Cov's random draws; drbot: the group filter's
     # draws, Clip-Cov on-policy, seq-mean-token-sum-norm. lr is large so the steps move parameters far
-    # more than the 1e-5 tolerance; 3 micro-batches per mini-batch split unevenly over 2 ranks.
+    # more than the 1e-4 tolerance; 3 micro-batches per mini-batch split unevenly over 2 ranks.
     values = tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", algo, steps=3, group_size=4, max_turns=2,
                       groups_per_step=4, mini_batch_size=7, micro_batch_size=3, lr=1e-2)
     values.pop("out")
@@ -125,9 +125,13 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_poli
     out.mkdir()
     _launch_ranks([str(config), str(tmp_path / "rollouts.pkl"), str(out)])
     ranks = [torch.load(out / f"rank{r}.pt") for r in (0, 1)]
+    # Summing the ranks' gradients rounds differently from accumulating them in one process (~1e-7), and
+    # Adam divides by sqrt(v): a parameter with near-zero gradients moves by ~lr whatever their rounding, so
+    # equal runs differ by up to ~1e-5..1e-4 after 3 steps at lr 1e-2 (2.1e-5 with today's packages). A
+    # wrong reduction (a missing or doubled all-reduce, a skipped micro-batch) moves parameters by ~lr.
     for rank in ranks:
         diff = max((rank["params"][k] - single[k]).abs().max().item() for k in single)
-        assert diff < 1e-5, f"N=2 differs from N=1 by {diff}"
+        assert diff < 1e-4, f"N=2 differs from N=1 by {diff}"
     for k in single:  # the replicas are equal to each other
         assert torch.equal(ranks[0]["params"][k], ranks[1]["params"][k])
     for one, two in zip(rows, ranks[0]["rows"]):

@@ -122,3 +122,19 @@ def test_one_config_error_class_in_the_package():
     from spear_train.training import run_config
 
     assert algorithms_error is run_config.ConfigError is ConfigError
+
+
+def test_prompt_format_is_validated_and_chat_raises_the_prompt_limit_to_an_episode():
+    from spear_train.config_error import ConfigError
+    from spear_train.training.run_config import resolve_run_config
+
+    window = resolve_run_config({"env": "alfworld"})
+    chat = resolve_run_config({"env": "alfworld", "prompt_format": "chat"})
+    assert (window.prompt_format, chat.prompt_format) == ("", "chat")
+    assert chat.max_prompt_tokens == 2048 > window.max_prompt_tokens
+    assert resolve_run_config({"env": "alfworld", "prompt_format": "chat", "max_prompt_tokens": 1000}).max_prompt_tokens == 1000
+    assert resolve_run_config({"env": "alfworld", "scale": "paper", "prompt_format": "chat"}).max_prompt_tokens == 8192
+    with pytest.raises(ConfigError, match="prompt_format must be"):
+        resolve_run_config({"env": "alfworld", "prompt_format": "scroll"})
+    with pytest.raises(ConfigError, match=r"one of \['window'\] for spear/WebShop-v0"):
+        resolve_run_config({"env": "webshop", "prompt_format": "chat"})
