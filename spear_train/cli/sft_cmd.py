@@ -117,7 +117,7 @@ def _eval_only(args: argparse.Namespace, env_id: str) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    name = args.model or tiny_model_for_env(env_id)
+    name = args.model or tiny_model_for_env(env_id, args.prompt_format)
     try:
         folder = Path(name) if Path(name).is_dir() else resolve_builtin(name)
         evaluation = reevaluate_folder(folder, env_id, eval_config_for(env_id, args.eval_tasks, **_format_settings(args)),

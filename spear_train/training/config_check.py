@@ -45,7 +45,7 @@ def prompt_format_warning(cfg: RunConfig) -> str | None:
     from spear_train.models.builtin import CHECKPOINT_ROOT, TINY_MODELS, tiny_model_for_env
 
     try:
-        name = cfg.model or tiny_model_for_env(cfg.env_id)
+        name = cfg.model or tiny_model_for_env(cfg.env_id, cfg.prompt_format)
     except KeyError:
         return None
     folder = Path(name).expanduser() if Path(name).expanduser().is_dir() else \

@@ -19,12 +19,12 @@ def resolve_device(name: str) -> str:
 
 
 def model_name(cfg: RunConfig) -> str:
-    """``cfg.model``, or the shipped tiny policy of the env."""
+    """``cfg.model``, or the shipped tiny policy of the env (and of its prompt format)."""
     if cfg.model:
         return cfg.model
     from spear_train.models.builtin import tiny_model_for_env
 
-    return tiny_model_for_env(cfg.env_id) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
+    return tiny_model_for_env(cfg.env_id, cfg.prompt_format) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
 
 
 def load_run_policy(cfg: RunConfig):

@@ -54,11 +54,12 @@ def test_shipped_checkpoint_loads_round_trips_and_matches_the_default_recipe(nam
     ids = policy.tokenizer.encode(PROBE_TEXT, add_special_tokens=False)
     assert load_tokenizer(folder).encode(PROBE_TEXT, add_special_tokens=False) == ids
     assert policy.tokenizer.decode(ids) == PROBE_TEXT
-    assert SFTRecipe.load(folder / "recipe.json") == default_recipe(TINY_MODELS[name])
+    prompt_format = builtin.TINY_MODEL_FORMATS.get(name, "")
+    assert SFTRecipe.load(folder / "recipe.json") == default_recipe(TINY_MODELS[name], prompt_format)
     # its figures describe the policy as `spear-bench run` uses it: today's evaluation settings and decoding
     evaluation = json.loads((folder / "eval.json").read_text())["evaluation"]
-    cfg = eval_config_for(TINY_MODELS[name])
-    assert evaluation["config"] == json.loads(json.dumps(eval_settings(cfg, eval_run_config(TINY_MODELS[name], cfg.tasks))))
+    cfg = eval_config_for(TINY_MODELS[name], **({"run_settings": {"prompt_format": prompt_format}} if prompt_format else {}))
+    assert evaluation["config"] == json.loads(json.dumps(eval_settings(cfg, eval_run_config(TINY_MODELS[name], cfg.tasks, cfg.run_settings))))
     assert evaluation["greedy"]["episodes"] >= 100
 
 
@@ -114,3 +115,15 @@ def test_smollm2_fresh_download_and_conversion(tmp_path, monkeypatch):
     assert getattr(policy.model, "hf_quantizer", None) is None
     policy.model.save_pretrained(tmp_path / "saved")  # the call every training checkpoint makes
     shutil.rmtree(folder)
+
+
+def test_the_default_tiny_policy_follows_the_prompt_format():
+    from spear_train.training.run_config import resolve_run_config
+    from spear_train.training.run_policy import model_name
+
+    assert builtin.tiny_model_for_env("spear/ALFWorld-v0") == "spear-tiny-alfworld"
+    assert builtin.tiny_model_for_env("spear/ALFWorld-v0", "window") == "spear-tiny-alfworld"
+    assert builtin.tiny_model_for_env("spear/ALFWorld-v0", "chat") == "spear-tiny-alfworld-chat"
+    assert builtin.tiny_model_for_env("spear/MathTool-v0", "chat") == "spear-tiny-math"  # math's own format
+    assert model_name(resolve_run_config({"env": "alfworld", "prompt_format": "chat"})) == "spear-tiny-alfworld-chat"
+    assert model_name(resolve_run_config({"env": "alfworld"})) == "spear-tiny-alfworld"

@@ -94,7 +94,8 @@ def test_a_prompt_format_other_than_the_policys_is_named(tmp_path):
 
     assert prompt_format_warning(resolve_run_config({"env": "alfworld"})) is None
     assert prompt_format_warning(resolve_run_config({"env": "math"})) is None  # math's own format is chat
-    message = prompt_format_warning(resolve_run_config({"env": "alfworld", "prompt_format": "chat"}))
+    message = prompt_format_warning(resolve_run_config({"env": "alfworld", "prompt_format": "chat",
+                                                        "model": "spear-tiny-alfworld"}))
     assert "trained on 'window' prompts but this run uses 'chat'" in message and "--prompt-format window" in message
     folder = tmp_path / "chat-policy"
     folder.mkdir()
