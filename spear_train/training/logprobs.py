@@ -158,10 +158,15 @@ def pack_hosts(sequences: list[tuple[int, ...]]) -> list[int]:
     host_of = [0] * len(sequences)
     for b in order:
         seq, n = sequences[b], len(sequences[b])
-        host_of[b] = next((h for h in hosts if sequences[h][:n] == seq), b)
+        host_of[b] = next((h for h in hosts if _starts_with(sequences[h], seq, n)), b)
         if host_of[b] == b:
             hosts.append(b)
     return host_of
+
+
+def _starts_with(host: tuple[int, ...], seq: tuple[int, ...], n: int) -> bool:
+    """``host[:n] == seq`` (``n = len(seq) >= 1``), rejecting most non-prefixes on two tokens first."""
+    return host[n - 1] == seq[-1] and host[n // 2] == seq[n // 2] and host[:n] == seq
 
 
 def _packed_hidden(model: torch.nn.Module, sequences: list[tuple[int, ...]], hosts: list[int],

@@ -188,12 +188,13 @@ def by_prompt(batch: TrainBatch, index) -> list[int]:
     turns of one trajectory under an append-only prompt) count as having their host's prompt, so a
     trajectory's turns are adjacent too and share one forward."""
     index = list(index)
-    prompts = batch.prompt_keys()
-    all_sequences = batch.sequence_keys()
-    sequences = [all_sequences[i] for i in index]
-    hosts = pack_hosts(sequences) if packs(sequences) else list(range(len(index)))
-    keys = dict(zip(index, (prompts[index[h]] for h in hosts)))
+    if not index:
+        return []
+    part = batch.select(index)
+    prompts, sequences = part.prompt_keys(), part.sequence_keys()
+    hosts = pack_hosts(sequences) if packs(sequences) else range(len(index))
+    keys = [prompts[h] for h in hosts]
     first: dict[tuple, int] = {}
-    for rank, i in enumerate(index):
-        first.setdefault(keys[i], rank)
-    return sorted(index, key=lambda i: first[keys[i]])
+    for rank, key in enumerate(keys):
+        first.setdefault(key, rank)
+    return [index[r] for r in sorted(range(len(index)), key=lambda r: first[keys[r]])]
