@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+import torch
 import yaml
 
 from spear_train.algorithms.presets import PRESET_NAMES
@@ -104,7 +105,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tiny_policy_dir, tmp_path
     values.pop("out")
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(values))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # one torch thread in both processes: a different thread count rounds the update's sums differently
+    # (~1e-8), and the rows must be equal, not close (an earlier test may have set this process to 1)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    torch.set_num_threads(1)
     # uninterrupted reference, in this process
     run_seeds(resolve_run_config({**values, "out": str(tmp_path / "full")}))
     # interrupted: SIGKILL once step 2's checkpoint is complete
