@@ -228,8 +228,13 @@ def profile_fractions(prof: cProfile.Profile, total: float, paired: PairedGenera
         for label, name, suffix in BACKEND_PHASES[b]:
             phases[label] = seconds(name, suffix)
         phases["  per-token decoding (rest)"] = phases["generation (all)"] - phases["  prefill"] - phases["  trie mask"]
+        paired_update = updates.get(other, 0.0) > 0  # both paths' updates ran: cProfile cannot tell them apart
         for label, name, suffix in SHARED_PHASES:
+            if paired_update and name in ("recompute_logprobs", "optimise"):
+                continue
             phases[label] = phases.get(label, 0.0) + seconds(name, suffix)
+        if paired_update:
+            phases["update with old log-probs (this path's, timed)"] = updates[b]
         out[b] = {"step seconds": step, **{k: v / step for k, v in phases.items()}}
     return out
 
