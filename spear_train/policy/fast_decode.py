@@ -44,7 +44,9 @@ import torch
 import torch.nn.functional as F
 
 from spear_train.policy.constrained import TokenTrie
-from spear_train.policy.generation import Generation, GenerationBatch, HFGenerator, ModelGenerator, SamplingConfig
+from spear_train.policy.generation import (
+    Generation, GenerationBatch, HFGenerator, ModelGenerator, SamplingConfig, stop_length,
+)
 
 BACKENDS = ("auto", "fast", "hf")
 
@@ -144,7 +146,7 @@ class FastGenerator(ModelGenerator):
         stops = set(self.stop_ids)
         generations = []
         for row_ids, row_lp in zip(ids, logprobs):
-            end = next((k + 1 for k, t in enumerate(row_ids) if t in stops), None)
+            end = stop_length(row_ids, stops)
             finished = end is not None
             end = end if finished else len(row_ids)
             generations.append(Generation(row_ids[:end], row_lp[:end], finished))
@@ -205,8 +207,7 @@ class FastGenerator(ModelGenerator):
         lps = torch.stack(chosen, dim=1).float().cpu().tolist()
         if self.reuse_prefixes:
             stops = set(self.stop_ids)
-            lengths = [next((k + 1 for k, t in enumerate(row) if t in stops), len(row)) for row in ids]
-            self._store = decoder.store([row[:n] for row, n in zip(ids, lengths)])
+            self._store = decoder.store([row[:stop_length(row, stops) or len(row)] for row in ids])
         return ids, lps
 
     def _final_tokens(self, tokens: list[torch.Tensor]):
@@ -214,12 +215,8 @@ class FastGenerator(ModelGenerator):
         stops = set(self.stop_ids)
 
         def final(row: int) -> list[int]:
-            out = []
-            for t in tokens:
-                out.append(int(t[row]))
-                if out[-1] in stops:
-                    break
-            return out
+            ids = [int(t[row]) for t in tokens]
+            return ids[:stop_length(ids, stops) or len(ids)]
 
         return final
 

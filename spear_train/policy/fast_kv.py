@@ -81,10 +81,10 @@ class KVDecoder:
         self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.inner.layers]
         self.values = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.inner.layers]
         columns = torch.arange(total, device=self.device)
-        self.valid = (columns[None, :] >= (self.width - self.lengths)[:, None])[:, None, None, :]
-        # additive form of `valid` for the decode steps: 0 where a row may attend, -inf left of its prompt
+        valid = (columns[None, :] >= (self.width - self.lengths)[:, None])[:, None, None, :]
+        # additive mask for the decode steps: 0 where a row may attend, -inf left of its prompt
         zero = torch.zeros((), dtype=self.dtype, device=self.device)
-        self.bias = torch.where(self.valid, zero, torch.tensor(float("-inf"), dtype=self.dtype, device=self.device))
+        self.bias = torch.where(valid, zero, torch.tensor(float("-inf"), dtype=self.dtype, device=self.device))
         self.fed = 0  # new tokens fed so far
         self.rows = list(range(batch))  # the batch row of each cache row (retire() drops finished ones)
         self._entries: dict[tuple[int, ...], tuple[list, list]] = {}

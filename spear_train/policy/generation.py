@@ -93,6 +93,11 @@ class Generator(Protocol):
         ...
 
 
+def stop_length(ids: Sequence[int], stops) -> int | None:
+    """Length of ``ids`` up to and including its first stop id (in ``stops``), ``None`` if it has none."""
+    return next((k + 1 for k, t in enumerate(ids) if t in stops), None)
+
+
 def stop_token_ids(tokenizer) -> list[int]:
     """The ids that end a response: the tokenizer's EOS and, where it exists, ChatML's ``<|im_end|>``."""
     ids = []
@@ -193,7 +198,7 @@ class HFGenerator(ModelGenerator):
         stops = set(self.stop_ids)
         for row in range(len(prompts)):
             ids = new[row].tolist()
-            end = next((k + 1 for k, t in enumerate(ids) if t in stops), None)
+            end = stop_length(ids, stops)
             finished = end is not None
             end = end if finished else len(ids)
             generations.append(Generation(ids[:end], chosen[row, :end].tolist(), finished))

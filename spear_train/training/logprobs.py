@@ -105,8 +105,7 @@ def padded_response_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, p
     device = next(model.parameters()).device
     keys = [tuple(row[:n].tolist()) for row, n in zip(prompt_ids, prompt_len.tolist())]
     sequences = [k + tuple(row[:n].tolist()) for k, row, n in zip(keys, response_ids, response_len.tolist())]
-    if packs(sequences):  # some sample's sequence is a strict prefix of another's
-        hosts = pack_hosts(sequences)
+    if (hosts := packed_hosts(sequences)) is not None:  # some sample's sequence is a strict prefix of another's
         picked = _packed_hidden(model, sequences, hosts, prompt_len, response_len, device)
         index = torch.zeros(picked.shape[:2], dtype=torch.long, device=device)
     elif len(set(keys)) < len(keys) and _can_share_prefix(model):
@@ -144,9 +143,18 @@ def packing(enabled: bool):
         _PACKING[0] = previous
 
 
+def packed_hosts(sequences: list[tuple[int, ...]]) -> list[int] | None:
+    """:func:`pack_hosts` of ``sequences`` when packing is on and some sequence is a strict prefix of
+    another (packing saves a forward); ``None`` otherwise."""
+    if not _PACKING[0]:
+        return None
+    hosts = pack_hosts(sequences)
+    return hosts if len(set(hosts)) < len(set(sequences)) else None
+
+
 def packs(sequences: list[tuple[int, ...]]) -> bool:
-    """True when packing is on and some sequence is a strict prefix of another (packing saves a forward)."""
-    return _PACKING[0] and len(set(pack_hosts(sequences))) < len(set(sequences))
+    """True when :func:`packed_hosts` would pack ``sequences``."""
+    return packed_hosts(sequences) is not None
 
 
 def pack_hosts(sequences: list[tuple[int, ...]]) -> list[int]:

@@ -19,7 +19,7 @@ from spear_train.algorithms.clip_cov import clip_cov_loss, kl_cov_loss
 from spear_train.algorithms.grpo_advantage import broadcast_to_tokens
 from spear_train.algorithms.policy_loss import actor_loss, masked_mean, ppo_clip_loss
 from spear_train.algorithms.sample_filters import mask_flagged_samples
-from spear_train.training.logprobs import pack_hosts, packs, padded_response_logprobs
+from spear_train.training.logprobs import packed_hosts, padded_response_logprobs
 from spear_train.training.train_batch import TrainBatch
 
 __all__ = ["TrainBatch", "LossSettings", "UpdateStats", "micro_batch_loss", "optimise", "recompute_logprobs",
@@ -172,10 +172,11 @@ def shuffled_order(batch: TrainBatch, generator: torch.Generator | None = None) 
     where whole families (the samples of one host) are shuffled and kept together, so mini-batches cut
     as few trajectories as possible and each trajectory's forward is shared by its turns."""
     sequences = batch.sequence_keys()
-    if not packs(sequences):
+    hosts = packed_hosts(sequences)
+    if hosts is None:
         return torch.randperm(len(batch), generator=generator)
     families: dict[int, list[int]] = {}
-    for i, host in enumerate(pack_hosts(sequences)):
+    for i, host in enumerate(hosts):
         families.setdefault(host, []).append(i)
     groups = list(families.values())
     return torch.tensor([i for g in torch.randperm(len(groups), generator=generator).tolist() for i in groups[g]])
@@ -192,7 +193,7 @@ def by_prompt(batch: TrainBatch, index) -> list[int]:
         return []
     part = batch.select(index)
     prompts, sequences = part.prompt_keys(), part.sequence_keys()
-    hosts = pack_hosts(sequences) if packs(sequences) else range(len(index))
+    hosts = packed_hosts(sequences) or range(len(index))
     keys = [prompts[h] for h in hosts]
     first: dict[tuple, int] = {}
     for rank, key in enumerate(keys):
