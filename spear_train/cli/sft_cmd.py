@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-tasks", type=int, default=None,
                    help="override the recipe's number of training tasks (default: the recipe's)")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (default: the recipe's)")
+    p.add_argument("--detour-rate", type=float, default=None, metavar="P",
+                   help="probability that an expert turn is replaced by a random admissible action, kept as "
+                        "context but never a target (docs/models.md, 'Detours in the expert data'; "
+                        "default: the recipe's)")
     p.add_argument("--eval-tasks", type=int, default=100,
                    help="held-out tasks to evaluate on, reset seeds 0..N-1 of `spear-bench run`'s laptop "
                    "evaluation (0: skip; default: 100)")
@@ -67,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     for key, value in overrides.items():
         if value <= 0:
             raise CliError(f"--{key.replace('_', '-')} must be positive, got {value}")
+    if args.detour_rate is not None:
+        if not 0.0 <= args.detour_rate < 1.0:
+            raise CliError(f"--detour-rate must be in [0, 1), got {args.detour_rate}")
+        overrides["detour_rate"] = args.detour_rate
     recipe = dataclasses.replace(recipe, **overrides)
     if args.minutes is not None and args.minutes <= 0:
         raise CliError(f"--minutes must be positive, got {args.minutes}")

@@ -7,6 +7,12 @@ prompt with ``spear_envs.agent_io.prompt_builder_for(env_id)``, the very builder
 Episodes whose goal already holds at reset (degenerate generated games) or that the expert does not
 win never enter the data.
 
+Detours (``SFTRecipe.detour_rate``; docs/models.md, 'Detours in the expert data'): with that probability a
+turn plays a random admissible action other than the expert's instead of the expert's. The expert then
+recovers from where the detour left it (ALFWorld's expert plans from the current state). A detour turn stays
+in the later prompts' history but is never a target (``SFTExample.train`` is false), so the policy learns
+to act well after off-path turns, its own mistakes included, without learning the mistakes.
+
 An example is ``(messages, response)``; :func:`tokenize_examples` turns it into prompt ids (the policy's
 chat-template encoding, :meth:`Policy.prompt_ids`) and response ids (``response`` + EOS), the loss
 covering the response ids only.
@@ -21,6 +27,7 @@ message, assistant header: :func:`~spear_train.rollout.collector.tool_turn_ids`,
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,10 +64,12 @@ def agent_response(action: str) -> str:
 
 @dataclass
 class SFTExample:
-    """One agent turn: the prompt messages and the expert's reply."""
+    """One agent turn: the prompt messages and the reply played. ``train`` is false for a detour turn
+    (a random action, kept as context, never a target)."""
 
     messages: list[Message]
     response: str
+    train: bool = True
 
 
 @dataclass
@@ -77,12 +86,17 @@ class ExpertEpisode:
 def play_expert_episode(
     env: gym.Env, expert_factory: Callable[[gym.Env], Expert], env_id: str, seed: int,
     options: dict | None = None, history_length: int = 2, response: Callable[[str], str] | None = None,
-    prompt_format: str | None = None,
+    prompt_format: str | None = None, detour_rate: float = 0.0,
 ) -> ExpertEpisode:
     """Play the expert on task ``seed`` and render each turn's prompt with the rollout's prompt builder.
 
-    ``response(action)`` is each turn's target text (default :func:`agent_response`)."""
+    ``response(action)`` is each turn's target text (default :func:`agent_response`). ``detour_rate``: the
+    probability that a turn plays a random admissible action other than the expert's (module docstring),
+    drawn from a generator seeded by ``seed``, so an episode's detours are a function of its task."""
+    if not 0.0 <= detour_rate < 1.0:
+        raise ValueError(f"detour_rate must be in [0, 1), got {detour_rate!r}")
     response = response or agent_response
+    rng = random.Random(f"detour-{seed}")
     builder = prompt_builder_for(env_id, history_length=history_length, prompt_format=prompt_format)
     obs, info = env.reset(seed=seed, options=options or None)
     if info["won"]:
@@ -92,8 +106,14 @@ def play_expert_episode(
     examples: list[SFTExample] = []
     done = False
     while not done:
-        action = expert(obs, info)
-        examples.append(SFTExample(builder.messages(memory), response(action)))
+        action, train = expert(obs, info), True
+        if detour_rate and rng.random() < detour_rate:
+            others = [a for a in info.get("admissible_actions") or [] if a != action]
+            if not others and not info.get("admissible_actions"):
+                raise ValueError(f"{env_id} lists no admissible actions: it cannot take detours")
+            if others:
+                action, train = rng.choice(others), False
+        examples.append(SFTExample(builder.messages(memory), response(action), train))
         obs, _, terminated, truncated, info = env.step(action)
         memory.record(action, obs, info)
         done = terminated or truncated
@@ -106,12 +126,14 @@ class DataSummary:
     won: int = 0
     degenerate: int = 0
     lost: int = 0
-    examples: int = 0
+    examples: int = 0  #: turns of the won episodes (detours included)
+    detours: int = 0  #: of which detour turns (context, not targets)
 
 
 def expert_examples(
     env_id: str, n_tasks: int, first_seed: int, history_length: int = 2, progress: bool = True,
     cache_file: Path | None = None, first_turn_copies: int = 1, prompt_format: str | None = None,
+    detour_rate: float = 0.0,
 ) -> tuple[list[SFTExample], DataSummary]:
     """Examples from the expert's won, non-degenerate episodes on training tasks ``first_seed + i``.
 
@@ -124,7 +146,8 @@ def expert_examples(
         raise ValueError(f"first_turn_copies must be at least 1, got {first_turn_copies}")
     episodes = _load_cached(cache_file)
     if episodes is None:
-        episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress, prompt_format))
+        episodes = list(_play_many(env_id, n_tasks, first_seed, history_length, progress, prompt_format,
+                                   detour_rate))
         if cache_file is not None:
             _save_cached(cache_file, episodes)
     summary = DataSummary(episodes=len(episodes))
@@ -138,18 +161,19 @@ def expert_examples(
             summary.won += 1
             examples.extend(ep.examples[:1] * (first_turn_copies - 1) + ep.examples)
     summary.examples = len(examples)
+    summary.detours = sum(not ex.train for ex in examples)
     return examples, summary
 
 
 def _play_many(env_id: str, n_tasks: int, first_seed: int, history_length: int, progress: bool,
-               prompt_format: str | None = None) -> Iterator[ExpertEpisode]:
+               prompt_format: str | None = None, detour_rate: float = 0.0) -> Iterator[ExpertEpisode]:
     source = expert_source(env_id)
     env = source.make_env("train")
     try:
         for i in tqdm(range(n_tasks), desc=f"expert episodes ({env_id})", disable=not progress, unit="ep"):
             yield play_expert_episode(
                 env, source.make_expert, env_id, first_seed + i, source.reset_options("train"), history_length,
-                source.response, prompt_format,
+                source.response, prompt_format, detour_rate,
             )
     finally:
         env.close()
@@ -201,6 +225,8 @@ def tokenize_examples(
                                        observation_role)
     kept, dropped = [], 0
     for ex in examples:
+        if not ex.train:  # a detour turn: context of the later turns' prompts only
+            continue
         p = prompt_ids(ex.messages)
         r = tokenizer.encode(ex.response, add_special_tokens=False) + [tokenizer.eos_token_id]
         if len(p) > max_prompt_tokens or len(r) > max_response_tokens:
@@ -239,7 +265,7 @@ def _tokenize_conversations(examples, prompt_ids, tokenizer, max_prompt_tokens, 
             reply = tokenizer.encode(turn.response, add_special_tokens=False) + [eos]
             too_long |= len(reply) > max_response_tokens
             ids += reply
-            mask += [1] * len(reply)
+            mask += [int(turn.train)] * len(reply)
             if k + 1 < len(turns):
                 chat = turn.messages + [{"role": "assistant", "content": turn.response}]
                 observation = turns[k + 1].messages[-1]

@@ -32,6 +32,9 @@ class SFTRecipe:
         first_turn_copies: each won episode's first turn enters the data this many times (WebShop: the
             search, where the policy must copy the instruction, the skill its failures trace back to;
             docs/models.md, 'Recipe').
+        detour_rate: probability that an expert turn is replaced by a random admissible action, kept as
+            context of the later turns but never a target, so the data holds states off the expert's path
+            and the expert's recovery from them (docs/models.md, 'Detours in the expert data'); 0: none.
     Tokenizer and model (ignored when fine-tuning a given ``--model``)
         vocab_size: upper bound for the game-trained BPE; ``split_digits``: one token per digit (math,
             where the policy must copy the problem's numbers into its code).
@@ -51,6 +54,7 @@ class SFTRecipe:
     prompt_format: str = ""
     max_prompt_tokens: int = 768
     first_turn_copies: int = 1
+    detour_rate: float = 0.0
     max_response_tokens: int = 24
     vocab_size: int = 2048
     split_digits: bool = False

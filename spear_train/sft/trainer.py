@@ -60,8 +60,8 @@ class RunOptions:
 
 # ----------------------------------------------------------------------------- data and model
 def data_cache_file(recipe: SFTRecipe) -> Path:
-    """Where the expert episodes of ``recipe`` are cached: keyed by the tasks, the history and the expert
-    source's ``version`` (its output format), so a changed expert plays its tasks again."""
+    """Where the expert episodes of ``recipe`` are cached: keyed by the tasks, the history, the prompt format,
+    the detour rate and the expert source's ``version`` (its output format), so a changed expert plays its tasks again."""
     from spear_envs.core import cache_dir
 
     slug = recipe.env_id.replace("/", "_")
@@ -72,7 +72,8 @@ def data_cache_file(recipe: SFTRecipe) -> Path:
 
 
 def _format_suffix(recipe: SFTRecipe) -> str:
-    return f"-{recipe.prompt_format}" if recipe.prompt_format else ""
+    detours = f"-d{recipe.detour_rate:g}" if recipe.detour_rate else ""
+    return (f"-{recipe.prompt_format}" if recipe.prompt_format else "") + detours
 
 
 def build_policy(recipe: SFTRecipe, examples, opts: RunOptions) -> Policy:
@@ -195,7 +196,8 @@ def run_sft(recipe: SFTRecipe, opts: RunOptions) -> dict:
 
     examples, summary = expert_examples(recipe.env_id, recipe.train_tasks, recipe.data_seed,
                                         recipe.history_length, opts.progress, data_cache_file(recipe),
-                                        recipe.first_turn_copies, recipe.prompt_format or None)
+                                        recipe.first_turn_copies, recipe.prompt_format or None,
+                                        recipe.detour_rate)
     if not examples:
         raise RuntimeError(f"the expert won no non-degenerate training episode of {recipe.env_id}: no SFT data")
     policy = build_policy(recipe, examples, opts)

@@ -23,8 +23,9 @@ We reduce explicitly instead of wrapping the model in ``DistributedDataParallel`
 numbers of micro-batches (DDP needs every rank in every synced backward), and parameters no rank touched
 must keep ``grad = None`` as they would in one process (AdamW skips them).
 
-Rank 0 evaluates, logs, checkpoints and writes ``result.json``; on ``--resume`` every rank reads the newest
-good checkpoint from the run folder (across machines, put ``--out`` on a shared filesystem).
+Evaluations: every rank plays a contiguous share of the evaluation's chunks, each chunk seeded on its own,
+and rank 0 merges them (the episodes one process plays). Rank 0 logs, checkpoints and writes ``result.json``;
+on ``--resume`` every rank reads the newest good checkpoint from the run folder (across machines, put ``--out`` on a shared filesystem).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch.distributed as dist
 
 from spear_train.rollout.samples import Rollout
 
-#: Collective timeout: rank 0's evaluations and checkpoints make the other ranks wait.
+#: Collective timeout: rank 0's checkpoints (and a rank's slower share of an evaluation) make the others wait.
 TIMEOUT = timedelta(hours=2)
 #: Gradients are all-reduced in flat buckets of at most this many elements (bounds the extra memory).
 BUCKET_ELEMENTS = 32 * 1024 * 1024
@@ -60,7 +61,7 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0: the process that evaluates, logs, checkpoints and writes ``result.json``."""
+        """Rank 0: the process that merges the evaluations, logs, checkpoints and writes ``result.json``."""
         return self.rank == 0
 
     @property
@@ -109,6 +110,15 @@ def group_shard(num_groups: int, rank: int, world_size: int) -> range:
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
     return range(rank * num_groups // world_size, (rank + 1) * num_groups // world_size)
+
+
+def gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` in a single process."""
+    if not ctx.is_distributed:
+        return [obj]
+    parts: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(parts, obj)
+    return parts
 
 
 def gather_rollout(rollout: Rollout, ctx: DistContext) -> Rollout:

@@ -6,7 +6,11 @@ split. ``spear-bench run`` (step 0, periodic, final), ``spear-bench eval --agent
 Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset seeds ``0..N-1``: ``N``
 distinct tasks of the held-out split (task ``i mod split size``), the same at every evaluation of a run,
 sampled at ``eval_temperature`` (0.4 as in the reference) with a fixed sampling seed, so "before" and
-"after" differ only by the policy. Standard errors: ``sqrt(p(1-p)/N)`` for the success rate,
+"after" differ only by the policy. The tasks are played in chunks of at most ``eval_batch`` side by side
+(:func:`eval_chunks`: equal sizes); chunk ``k`` has its own agent, seeded ``seed`` (``k = 0``) or ``derive_seed(seed, k)``, so no chunk's draws depend on
+another chunk's, and a data-parallel run's ranks each play a contiguous share of the chunks
+(:func:`chunk_shard`) and get exactly the episodes one process gets (docs/training.md, 'Several processes').
+Standard errors: ``sqrt(p(1-p)/N)`` for the success rate,
 ``std/sqrt(N)`` (sample std) for the score (total env reward).
 
 The held-out envs are wrapped in :class:`~spear_envs.core.EpisodeRecorder` (``EnvSpec.record``), so the
@@ -78,6 +82,31 @@ def paired_gain(before: list[dict], after: list[dict]) -> tuple[float, float, in
     return gain, se, len(diffs)
 
 
+def eval_chunks(tasks: int, most: int) -> list[range]:
+    """Tasks ``0..tasks-1`` in ``⌈tasks / most⌉`` consecutive chunks of equal size (the first ``tasks mod K``
+    one larger): 100 tasks at most 32 a chunk are 4 chunks of 25, not 32, 32, 32 and a 4-task chunk that
+    would decode its 30 turns for 4 rows."""
+    count = math.ceil(tasks / most)
+    if count == 0:
+        return []
+    size, extra = divmod(tasks, count)
+    starts = [k * size + min(k, extra) for k in range(count + 1)]
+    return [range(starts[k], starts[k + 1]) for k in range(count)]
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The sampling seed of evaluation chunk ``chunk`` (tasks ``chunk * B .. (chunk + 1) * B - 1``)."""
+    return seed if chunk == 0 else derive_seed(seed, chunk)
+
+
+def chunk_shard(chunks: int, rank: int, world_size: int) -> range:
+    """The chunks rank ``rank`` of ``world_size`` plays: ``[⌊r·K/N⌋, ⌊(r+1)·K/N⌋)``, contiguous, so the ranks'
+    episodes concatenated in rank order are the single process's, in its order."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+    return range(rank * chunks // world_size, (rank + 1) * chunks // world_size)
+
+
 def eval_agent_seed(run_seed: int) -> int:
     """The sampling seed of a run's evaluations (``spear-bench run`` with seed ``run_seed``): every
     evaluation of the run, and ``spear-bench sft``'s ``run_decoding`` figure, sample with it."""
@@ -86,8 +115,9 @@ def eval_agent_seed(run_seed: int) -> int:
 
 def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: int | None = None,
              seed: int = 0, generator=None, progress: str = "", temperature: float | None = None,
-             group_size: int = 1, record: bool = True) -> EvalResult:
-    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out tasks with one agent.
+             group_size: int = 1, record: bool = True, shard: tuple[int, int] = (0, 1)) -> EvalResult:
+    """Play ``episodes`` (default ``cfg.eval_episodes``) held-out tasks, ``cfg.eval_batch`` episodes at a time,
+    each chunk with its own agent (:func:`chunk_seed`).
 
     ``seed``: the agent's sampling seed (a run passes :func:`eval_agent_seed` of its seed).
     ``generator``: the model agent's generation backend (default: ``cfg.decode_backend``'s).
@@ -96,7 +126,9 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     ``group_size``: episodes per task (a group of copies of one reset seed, as in training); the result
     then holds ``episodes * group_size`` episodes, each group's copies sharing one ``group_id``.
     ``record``: keep the episodes' replayable records (``EvalResult.records``) as they play; ``False``
-    leaves them out (the envs are then not wrapped; :func:`episode_records` can still make them)."""
+    leaves them out (the envs are then not wrapped; :func:`episode_records` can still make them).
+    ``shard``: ``(rank, world_size)``: play only this rank's chunks (:func:`chunk_shard`); :func:`merge_results`
+    of the ranks' results, in rank order, is the whole evaluation."""
     from spear_train.training.progress import EvalBar
 
     if group_size < 1:
@@ -107,16 +139,18 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
     sampling = SamplingConfig(temperature=temperature, max_new_tokens=cfg.max_response_tokens)
     kwargs = dict(sampling=sampling, constrained=cfg.constrained_decoding,
                   decode_backend=cfg.decode_backend, generator=generator) if agent_kind == "model" else {}
-    agent = make_agent(agent_kind, policy, seed=seed, **kwargs)
     spec = dataclasses.replace(env_spec(cfg, held_out=True), record=record)
     done: list[Episode] = []
     records: list[EpisodeRecord] = []
     pool, pool_size = None, 0
-    bar = EvalBar(total * group_size, progress)
-    tasks_per_batch = max(1, cfg.eval_batch // group_size)  # cfg.eval_batch episodes side by side
+    chunks = eval_chunks(total, max(1, cfg.eval_batch // group_size))  # cfg.eval_batch episodes side by side
+    mine = chunk_shard(len(chunks), *shard)
+    bar = EvalBar(sum(len(chunks[k]) for k in mine) * group_size, progress)
     try:
-        for start in range(0, total, tasks_per_batch):
-            seeds = list(range(start, min(start + tasks_per_batch, total)))
+        for k in mine:
+            agent = make_agent(agent_kind, policy, seed=chunk_seed(seed, k), **kwargs)
+            seeds = list(chunks[k])
+            start = seeds[0]
             if len(seeds) * group_size != pool_size:
                 if pool is not None:
                     pool.close()
@@ -132,6 +166,15 @@ def evaluate(cfg: RunConfig, agent_kind: str = "model", policy=None, episodes: i
         bar.close()
         if pool is not None:
             pool.close()
+    return _result(done, records)
+
+
+def merge_results(parts: list[EvalResult]) -> EvalResult:
+    """One evaluation from the results of its shards (``evaluate(shard=(r, N))`` for ``r = 0..N-1``, in order)."""
+    return _result([e for p in parts for e in p.summaries], [r for p in parts for r in p.records])
+
+
+def _result(done: list[Episode], records: list[EpisodeRecord]) -> EvalResult:
     ok = [e for e in done if not e.failed]
     success, success_se = mean_se([float(e.won) for e in ok])
     if ok:

@@ -195,27 +195,34 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, step: int) -> dict[str, Any]:
-        """Evaluate the policy on the held-out split; log, record and plot the result (rank 0 only)."""
+        """Evaluate the policy on the held-out split; log, record and plot the result (rank 0). In a data-parallel
+        run every rank plays its share of the evaluation's chunks and rank 0 merges them: the same episodes as
+        one process would play (:mod:`spear_train.training.evaluation`)."""
         from dataclasses import asdict
 
-        from spear_train.training.evaluation import evaluate
+        from spear_train.training.distributed import gather_objects
+        from spear_train.training.evaluation import evaluate, merge_results
         from spear_train.training.initial_eval import initial_eval_key
 
-        if not self.dist.is_main:  # rank 0 evaluates
-            return {}
-        key = initial_eval_key(self.cfg, self.seed) if step == 0 and self.initial_evals is not None else None
+        cached = step == 0 and self.initial_evals is not None and not self.dist.is_distributed
+        key = initial_eval_key(self.cfg, self.seed) if cached else None
         result = self.initial_evals.get(key) if key is not None else None
         if result is None:
             result = evaluate(self.cfg, "model", self.policy, seed=derive_seed(self.seed, 2**20),
-                              progress=f"eval @ step {step}" if self.progress.mode == "bar" else "")
+                              progress=f"eval @ step {step}" if self.progress.mode == "bar" else "",
+                              shard=(self.dist.rank, self.dist.world_size))
+            if self.dist.is_distributed:
+                result = merge_results(gather_objects(result, self.dist))
             if key is not None:
                 self.initial_evals[key] = result
+        self.last_eval = result  # on every rank: the run's end evaluates again only if no rank has
+        if not self.dist.is_main:  # rank 0 logs and records
+            return {}
         path = self.run_dir.eval_records_path(step)
         path.write_text("".join(json.dumps(asdict(e)) + "\n" for e in result.summaries))
         row = {"kind": "eval", "step": step, **result.summary()}
         self.run_dir.log(row)
         self.eval_history.append(row)
-        self.last_eval = result
         self.run_dir.plot_learning_curve(f"{self.cfg.algo} on {self.cfg.env_id}, seed {self.seed}")
         self.progress.note(f"eval @ step {step}: success {result.success:.3f} ± {result.success_se:.3f}, "
                            f"score {result.score:.3f} ± {result.score_se:.3f} ({result.episodes} episodes)")

@@ -43,6 +43,25 @@ def main(config_path: str, rollouts_path: str, out: str) -> None:
                 "rows": rows}, f"{out}/rank{ctx.rank}.pt")
 
 
+def evaluate(config_path: str, out: str) -> None:
+    """Evaluate the start policy as a data-parallel run does (every rank its share of the chunks); rank 0 saves
+    the merged episodes and records, every rank its own ``last_eval`` episode count."""
+    from dataclasses import asdict
+
+    torch.set_num_threads(1)
+    cfg = resolve_run_config({}, config_path)
+    ctx = init_distributed("cpu")
+    from spear_train.training.run_dir import RunDir
+
+    run_dir = RunDir(f"{out}/run", resume=False) if ctx.is_main else WorkerRunDir(out)  # as launch.py does
+    trainer = Trainer(cfg, cfg.seeds[0], run_dir, Progress("quiet", cfg.steps), resume=False, dist=ctx)
+    trainer.evaluate(0)
+    trainer.rollouts.close()
+    result = trainer.last_eval
+    torch.save({"summaries": [asdict(e) for e in result.summaries], "records": [asdict(r) for r in result.records],
+                "success": result.success}, f"{out}/eval{ctx.rank}.pt")
+
+
 def grads(out: str) -> None:
     """Rank 0 backpropagates through layer ``a``, rank 1 through ``a`` and ``b``, nobody through ``c``;
     saves the gradients after :meth:`DataParallel.all_reduce_gradients`."""
@@ -64,6 +83,8 @@ if __name__ == "__main__":
     try:
         if sys.argv[1] == "grads":
             grads(sys.argv[2])
+        elif sys.argv[1] == "evaluate":
+            evaluate(sys.argv[2], sys.argv[3])
         else:
             main(*sys.argv[1:4])
         dist.barrier()
