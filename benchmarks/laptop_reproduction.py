@@ -180,7 +180,8 @@ def finished_summary(folder: Path) -> dict | None:
 
 
 def pair_differences(runs: list[dict]) -> list[dict]:
-    """Per env and pair: SPEAR minus base success after training, mean ± SE over the seeds run by both."""
+    """Per env and pair: SPEAR minus base success after training, mean ± SE over the seeds run by both (SE
+    ``None`` for a single seed)."""
     out = []
     for env in dict.fromkeys(r["env"] for r in runs):
         for base in dict.fromkeys(r["preset"] for r in runs if r["env"] == env and "+" not in r["preset"]):
@@ -192,7 +193,7 @@ def pair_differences(runs: list[dict]) -> list[dict]:
             diffs = [by[f"{base}+spear"][s]["after"] - by[base][s]["after"] for s in seeds]
             mean, se = mean_se(diffs)
             out.append({"env": env, "pair": f"{base} vs {base}+spear", "seeds": seeds, "spear_minus_base": mean,
-                        "se": se, "per_seed": diffs,
+                        "se": se if len(seeds) > 1 else None, "per_seed": diffs,  # one seed: no SE
                         "replay": {p: _mean_replay([by[p][s]["replay"] for s in seeds]) for p in by}})
     return out
 
@@ -321,11 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     plot(runs, results / f"{RESULT_NAME}.png")
     print(f"\nLaptop reproduction: {args.steps} steps, {args.eval_episodes} held-out tasks per evaluation, "
           f"seeds {doc['settings']['seeds']}; SPEAR minus base success after training (mean ± SE over seeds, paired by seed)")
-    print("| env | pair | SPEAR - base (pp) | drains base / +spear | replayed samples | mixed groups base / +spear |")
-    print("|---|---|---|---|---|---|")
+    print("| env | pair | seeds | SPEAR - base (pp) | drains base / +spear | replayed samples | mixed groups base / +spear |")
+    print("|---|---|---|---|---|---|---|")
     for p in pairs:
         base, spear = p["replay"].values()
-        print(f"| {p['env']} | {p['pair']} | {100 * p['spear_minus_base']:+.1f} ± {100 * p['se']:.1f} "
+        se = f"{100 * p['se']:.1f}" if len(p["seeds"]) > 1 else "n/a (1 seed)"
+        print(f"| {p['env']} | {p['pair']} | {len(p['seeds'])} | {100 * p['spear_minus_base']:+.1f} ± {se} "
               f"| {base['drains'] or 0:.1f} / {spear['drains'] or 0:.1f} | {spear['replayed_samples'] or 0:.0f} "
               f"| {_pct(base['mixed_group_rate'])} / {_pct(spear['mixed_group_rate'])} |")
     print(f"wall time {time.perf_counter() - start:.0f} s -> {results / RESULT_NAME}.json, .png")

@@ -64,7 +64,7 @@ def test_tiny_reproduction_writes_paired_results_and_skips_finished_runs(tiny_po
     (pair,) = doc["pairs"]
     assert pair["env"] == "alfworld" and pair["pair"] == "grpo vs grpo+spear" and pair["seeds"] == [0]
     assert pair["spear_minus_base"] == pytest.approx(runs["grpo+spear"]["after"] - runs["grpo"]["after"])
-    assert pair["se"] == 0.0 and pair["replay"]["grpo+spear"]["drains"] == 1
+    assert pair["se"] is None and pair["replay"]["grpo+spear"]["drains"] == 1  # one seed: no SE
     png = tmp_path / "results" / "laptop_reproduction.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
