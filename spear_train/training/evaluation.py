@@ -7,11 +7,11 @@ Episodes use the held-out env kwargs (``RunConfig.eval_env_kwargs``) and reset s
 distinct tasks of the held-out split (task ``i mod split size``), the same at every evaluation of a run,
 sampled at ``eval_temperature`` (0.4 as in the reference) with a fixed sampling seed, so "before" and
 "after" differ only by the policy. The tasks are played in chunks of at most ``eval_batch`` side by side
-(:func:`eval_chunks`: equal sizes); chunk ``k`` has its own agent, seeded ``seed`` (``k = 0``) or ``derive_seed(seed, k)``, so no chunk's draws depend on
-another chunk's, and a data-parallel run's ranks each play a contiguous share of the chunks
-(:func:`chunk_shard`) and get exactly the episodes one process gets (docs/training.md, 'Several processes').
-Standard errors: ``sqrt(p(1-p)/N)`` for the success rate,
-``std/sqrt(N)`` (sample std) for the score (total env reward).
+(:func:`eval_chunks`: equal sizes); chunk ``k`` has its own agent, seeded ``seed`` (``k = 0``) or
+``derive_seed(seed, k)`` (:func:`chunk_seed`), so no chunk's draws depend on another chunk's, and the ranks
+of a data-parallel run each play a contiguous share of the chunks (:func:`chunk_shard`) and together get
+exactly the episodes one process gets (docs/training.md, 'Several processes'). Standard errors:
+``sqrt(p(1-p)/N)`` for the success rate, ``std/sqrt(N)`` (sample std) for the score (total env reward).
 
 The held-out envs are wrapped in :class:`~spear_envs.core.EpisodeRecorder` (``EnvSpec.record``), so the
 evaluation also yields the replayable records of its episodes (``EvalResult.records``) as it plays them:
