@@ -64,6 +64,17 @@ def test_skipped_clip_cov_micro_batch_draws_what_computing_it_would():
     assert torch.equal(untouched.get_state(), torch.Generator().manual_seed(3).get_state())
 
 
+def ranks_config_and_one_process(values: dict, tmp_path: Path) -> tuple[Path, Trainer]:
+    """``tmp_path/run.yaml`` for the ranks (``values`` without ``out``) and a 1-thread single-process
+    ``Trainer`` of the same config in ``tmp_path/one``, the reference the ranks are compared with."""
+    values = {k: v for k, v in values.items() if k != "out"}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(values))
+    cfg = resolve_run_config({**values, "out": str(tmp_path / "one")})
+    torch.set_num_threads(1)
+    return config, Trainer(cfg, 0, RunDir(tmp_path / "one", resume=False), Progress("quiet", cfg.steps), resume=False)
+
+
 def _launch_ranks(args: list[str], world: int = 2) -> None:
     """``python -m tests.training.dist_worker ARGS`` as ranks 0..world-1 of one gloo group."""
     port = free_port()
@@ -100,12 +111,7 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tiny_poli
     # more than the 1e-4 tolerance; 3 micro-batches per mini-batch split unevenly over 2 ranks.
     values = tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", algo, steps=3, group_size=4, max_turns=2,
                       groups_per_step=4, mini_batch_size=7, micro_batch_size=3, lr=1e-2)
-    values.pop("out")
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(values))
-    cfg = resolve_run_config({**values, "out": str(tmp_path / "one")})
-    torch.set_num_threads(1)
-    trainer = Trainer(cfg, 0, RunDir(tmp_path / "one", resume=False), Progress("quiet", 3), resume=False)
+    config, trainer = ranks_config_and_one_process(values, tmp_path)
     start = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
     rollouts, rows = [], []
     for t in (1, 2, 3):

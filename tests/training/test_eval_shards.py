@@ -7,14 +7,10 @@ from dataclasses import asdict
 
 import pytest
 import torch
-import yaml
 
 from spear_train.training.evaluation import chunk_seed, chunk_shard, eval_chunks, evaluate, merge_results
-from spear_train.training.loop import Trainer
-from spear_train.training.progress import Progress
 from spear_train.training.run_config import resolve_run_config
-from spear_train.training.run_dir import RunDir
-from tests.training.test_distributed import _launch_ranks
+from tests.training.test_distributed import _launch_ranks, ranks_config_and_one_process
 from tests.training.test_loop import tiny_run
 from tests.training.toy_train import COIN_ID
 
@@ -70,12 +66,7 @@ def test_shards_of_an_evaluation_merge_into_the_whole(tiny_policy_dir, tmp_path)
 def test_two_gloo_ranks_evaluate_what_one_process_evaluates(tiny_policy_dir, tmp_path):
     values = tiny_run(tiny_policy_dir, tmp_path, COIN_ID, "alfworld", "grpo", eval_episodes=5, eval_batch=2,
                       eval_temperature=1.0)
-    values.pop("out")
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(values))
-    cfg = resolve_run_config({**values, "out": str(tmp_path / "one")})
-    torch.set_num_threads(1)
-    trainer = Trainer(cfg, 0, RunDir(tmp_path / "one", resume=False), Progress("quiet", 2), resume=False)
+    config, trainer = ranks_config_and_one_process(values, tmp_path)
     trainer.evaluate(0)
     trainer.rollouts.close()
     single = trainer.last_eval
