@@ -28,8 +28,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=100, help="held-out tasks 0..N-1 (default 100)")
     p.add_argument("--samples", type=int, default=4, help="episodes per task (default 4)")
     p.add_argument("--seed", type=int, default=0, help="the shared sampling seed (default 0)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (default: the run's eval_temperature, 0.4; 0 = greedy decoding)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = p.parse_args(argv)
+    if args.temperature is not None and args.temperature < 0:
+        p.error(f"--temperature must be >= 0, got {args.temperature}")
     for name in ("tasks", "samples", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -42,7 +46,7 @@ def task_means(cfg, model: str, args) -> tuple[float, dict[int, float]]:
     from spear_train.training.evaluation import evaluate
 
     result = evaluate(cfg, "model", load_policy(model, device="cpu"), episodes=args.tasks, seed=args.seed,
-                      group_size=args.samples, record=False, progress=model)
+                      group_size=args.samples, record=False, progress=model, temperature=args.temperature)
     per: dict[int, list[float]] = {}
     for e in result.summaries:
         if not e.failed:
