@@ -6,7 +6,8 @@ changed config is a :class:`ConfigChangedError` naming every differing key (old 
 ``--allow-config-change`` it continues and the change is logged in ``metrics.jsonl`` as one line
 ``{"kind": "config_change", "step": S, "changes": {key: [old, new], ...}}`` at the step it resumes from.
 
-Keys that cannot change what a run computes (:data:`HARMLESS_KEYS`) are not compared.
+Keys that cannot change what a run computes (:data:`HARMLESS_KEYS`) are not compared, and two spellings of
+one setting by different versions (:data:`SAME_SETTING`) are equal.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from spear_train.training.run_config import RunConfig
 
 #: where the run folders live, which seeds run in this invocation, how progress is shown
 HARMLESS_KEYS = frozenset({"out", "seeds", "log_mode"})
+#: values that name the same setting in configs written by different versions: ``prompt_format`` was
+#: ``None`` for "the env's default" before it became ``""``
+SAME_SETTING = {"prompt_format": frozenset({None, ""})}
 
 
 class ConfigChangedError(ConfigError):
@@ -36,6 +40,9 @@ def config_changes(saved: dict[str, Any], current: dict[str, Any], prefix: str =
         if not prefix and key in HARMLESS_KEYS:
             continue
         old, new = saved.get(key), current.get(key)
+        same = SAME_SETTING.get(key) if not prefix else None
+        if same is not None and all(isinstance(v, (str, type(None))) and v in same for v in (old, new)):
+            continue
         if isinstance(old, dict) and isinstance(new, dict):
             changes.update(config_changes(old, new, f"{prefix}{key}."))
         elif old != new:

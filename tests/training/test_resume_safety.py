@@ -146,6 +146,13 @@ def test_a_full_disk_names_the_disk_and_leaves_nothing(tiny_disk):
     assert load_latest_checkpoint(tiny_disk / "checkpoints").step == 2
 
 
+def test_an_earlier_spelling_of_the_same_setting_is_no_change():
+    # configs written before prompt_format's default became "" hold None for the same setting
+    assert config_changes({"prompt_format": None, "lr": 1e-4}, {"prompt_format": "", "lr": 1e-4}) == {}
+    assert config_changes({"prompt_format": None}, {"prompt_format": "chat"}) == {"prompt_format": [None, "chat"]}
+    assert config_changes({"algorithm": {"prompt_format": None}}, {"algorithm": {"prompt_format": ""}}) != {}
+
+
 def test_config_changes_are_named_key_by_key():
     saved = {"lr": 1e-4, "steps": 3, "out": "a", "algorithm": {"clip_ratio_high": 0.28, "gamma": 0.95}}
     current = {"lr": 0.5, "steps": 3, "out": "b", "algorithm": {"clip_ratio_high": 0.2, "gamma": 0.95}}
