@@ -3,22 +3,13 @@ window), each labelled with the expert's action for that state, cached for a sec
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "dagger_round.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("dagger_round", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def test_policy_states_get_expert_labels(tmp_path):
-    script = _script()
+    script = load_benchmark("dagger_round")
     args = script.parse_args(["--games", "1", "--out", str(tmp_path)])  # one game: its turns in order
     examples = script.dagger_examples(args)
     firsts = [k for k, e in enumerate(examples) if "You are here:" in e.messages[-1]["content"]]

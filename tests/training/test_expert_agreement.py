@@ -3,24 +3,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "expert_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("expert_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def test_expert_and_policy_paths(capsys):
-    script = _script()
+    script = load_benchmark("expert_agreement")
     args = script.parse_args(["--games", "2", "--policy", "window=spear-tiny-alfworld"])
     turns, won, _ = script.agreement("window", "spear-tiny-alfworld", args)
     assert won == 1.0  # the handcoded expert wins held-out games 0 and 1: the env got its actions
@@ -37,5 +28,5 @@ def test_expert_and_policy_paths(capsys):
 
 def test_bad_policy_argument_is_refused(capsys):
     with pytest.raises(SystemExit):
-        _script().parse_args(["--policy", "spear-tiny-alfworld"])
+        load_benchmark("expert_agreement").parse_args(["--policy", "spear-tiny-alfworld"])
     assert "window=MODEL or chat=MODEL" in capsys.readouterr().err

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.mark.slow
 def test_gpu_check_runs_tiny_on_cpu(capsys):
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_benchmark("gpu_check")
     assert gpu_check.main(["--device", "cpu", "--tiny", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     for section in ("model", "generation", "logprobs", "update", "memory", "total"):
@@ -28,9 +24,7 @@ def test_gpu_check_runs_tiny_on_cpu(capsys):
 
 
 def test_update_flops_count_the_lm_head_only_at_response_tokens():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_benchmark("gpu_check")
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(vocab_size=100, hidden_size=8, intermediate_size=16, num_hidden_layers=2,

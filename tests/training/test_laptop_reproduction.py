@@ -5,7 +5,6 @@ tiny test policy; the slow one runs the script unchanged on the real ALFWorld en
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.benchmark_scripts import load_benchmark
 from tests.training.toy_train import COIN_ID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,10 +22,7 @@ SCRIPT = REPO / "benchmarks" / "laptop_reproduction.py"
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("laptop_reproduction", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("laptop_reproduction")
 
 
 def _toy_config(tmp_path, policy_dir) -> Path:
