@@ -90,18 +90,15 @@ class ScoringAgent:
 
 def agreement(fmt: str, model: str, args) -> tuple[list[tuple[int, bool]], float, float]:
     """``(turns, win rate, seconds)`` of one policy through ``args.games`` games (on the ``args.follow`` path)."""
-    import dataclasses
-
     from spear_train.policy import load_policy
     from spear_train.rollout import RolloutCollector, make_env_pool
-    from spear_train.rollout.workers import EXPERT_ENV_KWARGS
+    from spear_train.training.eval_result import play_config
     from spear_train.training.evaluation import env_spec, rollout_config
     from spear_train.training.run_config import resolve_run_config
 
     cfg = resolve_run_config({"algo": "spear", "env": "alfworld", "device": "cpu", "prompt_format": fmt,
                               "model": model})
-    spec = env_spec(cfg, held_out=True)
-    spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **EXPERT_ENV_KWARGS[cfg.env_id]})
+    spec = env_spec(play_config(cfg, "expert"), held_out=True)  # held-out games with the expert switched on
     agent = ScoringAgent(load_policy(model, device="cpu"), cfg, args.follow)
     start, won, played = time.perf_counter(), 0, 0
     for first in range(0, args.games, args.batch):
