@@ -48,6 +48,10 @@ essentials, replay statistics, wall time; the per-pair differences) and ``laptop
 (success after training per preset and env, error bars = SE over seeds). Replay statistics per run,
 from ``metrics.jsonl``: ``drains`` (steps with a replay batch), ``replayed_samples`` (sum of
 ``replay_batch``), ``mixed_group_rate`` (mean of ``mixed_groups``: groups with a win and a loss).
+Provenance: a run this script finishes gets ``reproduction_provenance.json`` in its folder (the git commit
+of the code that finished it, and whether it resumed an earlier process's folder); its record carries it
+as ``code`` (``null`` for runs finished before the file existed). ``invocations`` name the commit of each
+invocation, which for ``--report-only`` is the reporting checkout, not the one that trained.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ ENVS = ("alfworld", "webshop", "math")
 PAIRS = {"alfworld": ("grpo", "drbot", "gigpo"), "webshop": ("grpo", "drbot", "gigpo"), "math": ("grpo", "drbot")}
 ALFWORLD_HELDOUT_GAMES = 140  # the laptop held-out split's size (spear_train.task_splits.ENV_SPLITS)
 RESULT_NAME = "laptop_reproduction"
+PROVENANCE = "reproduction_provenance.json"  # in each run folder this script trained: the code that finished it
 #: Run-config keys that select each env (tests point an entry at a toy env; --config cannot, flags win).
 ENV_FLAGS: dict[str, dict] = {env: {"env": env} for env in ENVS}
 
@@ -128,10 +133,21 @@ def replay_stats(rows: list[dict]) -> dict:
 
 
 def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
-    """One run's entry of the results JSON."""
+    """One run's entry of the results JSON (``code``: the run folder's provenance, ``None`` for runs finished
+    before the script wrote one)."""
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
+    folder = Path(summary["run_dir"])
+    code = json.loads((folder / PROVENANCE).read_text()) if (folder / PROVENANCE).exists() else None
     return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
-            "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl"))}
+            "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(folder / "metrics.jsonl")),
+            "code": code}
+
+
+def write_provenance(folder: Path, resumed: bool) -> None:
+    """Record in a run folder, once it finished, which code finished it: the commit (``None`` outside a git
+    checkout) and whether it resumed a folder an earlier process had started (maybe with other code)."""
+    write_json({"commit": git_commit(), "resumed": resumed,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, folder / PROVENANCE)
 
 
 def config_essentials(cfg) -> dict:
@@ -246,7 +262,7 @@ def recorded_runs(path: Path, args: argparse.Namespace) -> tuple[dict, list[dict
     try:
         doc = json.loads(path.read_text())
         settings, runs = doc["settings"], doc["runs"]
-        records = {(r["env"], r["preset"], int(r["seed"])): r for r in runs}
+        records = {(r["env"], r["preset"], int(r["seed"])): {"code": None, **r} for r in runs}  # older: no code
     except (ValueError, KeyError, TypeError) as exc:
         sys.exit(f"laptop_reproduction: {path} is not a results file of this script ({exc!r}); move it away "
                  f"or use another --results-dir")
@@ -303,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             summary = run_seeds(cfg, resume=started, initial_evals=initial_evals)[0]
             durations.append(time.perf_counter() - t0)
+            write_provenance(Path(summary["run_dir"]), resumed=started)
         runs.append(run_record(cfg, env, preset, seed, summary))
     planned = {(r["env"], r["preset"], r["seed"]) for r in runs}
     runs += [r for key, r in recorded.items() if key not in planned]  # earlier invocations' other runs stay

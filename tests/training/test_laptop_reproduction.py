@@ -53,6 +53,8 @@ def test_tiny_reproduction_writes_paired_results_and_skips_finished_runs(tiny_po
         assert 0.0 <= r["before"] <= 1.0 and 0.0 <= r["after"] <= 1.0 and r["wall_time_s"] > 0
         assert r["config"]["steps"] == 2 and r["config"]["eval_episodes"] == 4 and r["config"]["model"]
         assert r["replay"]["train_steps"] == 2 and 0.0 <= r["replay"]["mixed_group_rate"] <= 1.0
+        # which code trained it: this checkout's commit (None outside git), started afresh
+        assert r["code"]["commit"] == repro.git_commit() and r["code"]["resumed"] is False
     # the pair shares its "before" evaluation (same start policy, tasks and sampling seed)
     assert runs["grpo"]["before"] == runs["grpo+spear"]["before"]
     # without SPEAR nothing is replayed; a buffer of one sample fills at step 1 and drains at step 2
@@ -93,6 +95,8 @@ def test_interrupted_run_is_resumed(tiny_policy_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(repro, "run_seeds", lambda cfg, **kw: calls.append((cfg.algo, kw["resume"])) or real(cfg, **kw))
     repro.main(argv)
     assert calls == [("grpo+spear", True)] and (folder / "result.json").is_file()
+    doc = json.loads((tmp_path / "results" / "laptop_reproduction.json").read_text())
+    assert [r["code"]["resumed"] for r in doc["runs"]] == [False, True]  # grpo kept, grpo+spear resumed
     # another budget into the same folders is refused, naming what differs; the runs are left as they are
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(SystemExit, match="steps: 2 -> 3"):
