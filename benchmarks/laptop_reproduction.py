@@ -18,9 +18,10 @@ defaults are unchanged). Why 40 steps: the laptop SPEAR buffer holds 32 samples,
 past the 10-step replay warm-up, twice the steps of ``spear-bench run``'s default. Cost, measured: ~14 min
 per ALFWorld run with 1 thread beside one other such job (835 s for ``grpo`` seed 0: ~17 s a step, a
 200-episode evaluation ~1.5 min), so the 20 runs of the grpo and drbot pairs over 5 seeds take ~2.5 h on
-two cores (two processes with their own ``--seeds``); all 16 presets on the 3 envs (80 runs) are most of a
-day, hence the stop-and-continue design. (An earlier default of 100 steps assumed a drain every ~6 steps
-and ~19 s a step: a day and a half.)
+two cores (two processes with their own ``--seeds``). Other runs, same conditions: ALFWorld ``gigpo`` 20-45
+min (it trains ~127 samples a step against ``drbot``'s ~94), WebShop 7-22 min, math 12-27 min (the long ends
+beside a third job). All 16 presets on the 3 envs (80 runs) are a day or more, hence the stop-and-continue
+design. (An earlier default of 100 steps assumed a drain every ~6 steps and ~19 s a step: a day and a half.)
 
 Stop and continue: a run whose ``result.json`` exists is kept and skipped; a run folder without one is
 resumed from its last checkpoint. Runs go one at a time; before each the script prints how many remain
