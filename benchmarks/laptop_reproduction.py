@@ -222,8 +222,9 @@ def _mean_replay(stats: list[dict]) -> dict:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Bar chart: success after training (%) per preset, grouped by env; error bars = SE over seeds; a dashed
-    line at the env's mean success before training (the shipped policy on the same tasks and seeds)."""
+    """Bar chart: success after training (%) per preset (its number of seeds in brackets), grouped by env;
+    error bars = SE over seeds; a dashed line at the env's mean success before training (the shipped policy
+    on the same tasks, over all the env's runs)."""
     from spear_train.training.plots import pyplot
     plt = pyplot()
     envs = list(dict.fromkeys(r["env"] for r in runs))
@@ -237,7 +238,9 @@ def plot(runs: list[dict], path: Path) -> None:
         before = mean_se([r["before"] for r in runs if r["env"] == env])[0]
         ax.axhline(100 * before, color="gray", linestyle="--", linewidth=1, label=f"before training {100 * before:.1f}")
         ax.legend(loc="lower right", fontsize=8)
-        ax.set_xticks(range(len(presets)), presets, rotation=30, ha="right")
+        seeds = [sum(r["env"] == env and r["preset"] == p for r in runs) for p in presets]
+        ax.set_xticks(range(len(presets)), [f"{p} ({n})" for p, n in zip(presets, seeds)], rotation=30, ha="right")
+        ax.set_xlabel("preset (seeds)", fontsize=8)
         top = max(100 * (m + e) for m, e in stats)
         ax.set_ylim(0, max(5.0, 1.2 * top))
         for x, (m, e) in enumerate(stats):
