@@ -109,7 +109,9 @@ def load_policy(
     tokenizer.padding_side = "left"
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers >= 5.2x renamed it (the old name warns and goes in v6)
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
         model.config.use_cache = False
     model.to(device).eval()
     return Policy(model=model, tokenizer=tokenizer, name=name, device=device)

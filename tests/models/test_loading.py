@@ -34,7 +34,9 @@ def test_cpu_policy_is_fp32_eval_left_padded(tiny_policy_dir):
 
 def test_dtype_and_gradient_checkpointing(tiny_policy_dir):
     policy = load_policy(tiny_policy_dir, device="cpu", dtype=torch.bfloat16, gradient_checkpointing=True)
-    assert policy.model.dtype == torch.bfloat16 and policy.model.is_gradient_checkpointing
+    flag = "is_activation_checkpointing" if hasattr(type(policy.model), "is_activation_checkpointing") \
+        else "is_gradient_checkpointing"  # the name before transformers 5.2x
+    assert policy.model.dtype == torch.bfloat16 and getattr(policy.model, flag)
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
