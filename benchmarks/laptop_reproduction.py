@@ -144,10 +144,10 @@ def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
             "code": code}
 
 
-def write_provenance(folder: Path, resumed: bool) -> None:
+def write_provenance(folder: Path, commit: str | None, resumed: bool) -> None:
     """Record in a run folder, once it finished, which code finished it: the commit (``None`` outside a git
     checkout) and whether it resumed a folder an earlier process had started (maybe with other code)."""
-    write_json({"commit": git_commit(), "resumed": resumed,
+    write_json({"commit": commit, "resumed": resumed,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, folder / PROVENANCE)
 
 
@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     results = Path(args.results_dir)
     results_json = results / f"{RESULT_NAME}.json"
     recorded, invocations = recorded_runs(results_json, args)
+    commit = git_commit()  # the code this invocation runs: its runs' provenance and its invocations entry
     initial_evals: dict = {}  # (seed, eval settings) -> the step-0 evaluation, played once per process
     runs, durations, start = [], [], time.perf_counter()
     for i, (env, preset, seed) in enumerate(jobs):
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             summary = run_seeds(cfg, resume=started, initial_evals=initial_evals)[0]
             durations.append(time.perf_counter() - t0)
-            write_provenance(Path(summary["run_dir"]), resumed=started)
+            write_provenance(Path(summary["run_dir"]), commit, resumed=started)
         runs.append(run_record(cfg, env, preset, seed, summary))
     planned = {(r["env"], r["preset"], r["seed"]) for r in runs}
     runs += [r for key, r in recorded.items() if key not in planned]  # earlier invocations' other runs stay
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("laptop_reproduction: no finished run to report")
     pairs = pair_differences(runs)
     results.mkdir(parents=True, exist_ok=True)
-    invocations.append({"argv": list(sys.argv[1:] if argv is None else argv), "commit": git_commit(),
+    invocations.append({"argv": list(sys.argv[1:] if argv is None else argv), "commit": commit,
                         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     doc = {"settings": {"envs": sorted({r["env"] for r in runs}, key=ENVS.index),
                         "pairs": sorted({r["preset"] for r in runs if "+" not in r["preset"]}),

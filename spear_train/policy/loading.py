@@ -117,6 +117,14 @@ def load_policy(
     return Policy(model=model, tokenizer=tokenizer, name=name, device=device)
 
 
+def activation_checkpointing_on(model: torch.nn.Module) -> bool:
+    """Whether ``model`` recomputes activations in its backward pass (``load_policy(gradient_checkpointing=True)``);
+    read under the flag's name in the installed transformers (``is_gradient_checkpointing`` before 5.2x)."""
+    flag = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") \
+        else "is_gradient_checkpointing"
+    return bool(getattr(model, flag, False))
+
+
 def _declares_gguf(config) -> bool:
     quant = getattr(config, "quantization_config", None)
     method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from spear_train.algorithms.policy_loss import entropy_from_log_probs
+from spear_train.policy.loading import activation_checkpointing_on
 
 
 def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int,
@@ -203,9 +204,7 @@ def _packed_hidden(model: torch.nn.Module, sequences: list[tuple[int, ...]], hos
 
 def _can_share_prefix(model: torch.nn.Module) -> bool:
     """Prefix sharing needs the KV cache, which gradient checkpointing switches off while training."""
-    flag = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") \
-        else "is_gradient_checkpointing"
-    return not (getattr(model, flag, False) and model.training)
+    return not (activation_checkpointing_on(model) and model.training)
 
 
 def _cache_name(decoder: torch.nn.Module) -> str:

@@ -7,6 +7,7 @@ import torch
 
 from spear_train.models.tokenizer import PROBE_TEXT
 from spear_train.policy import Policy, PolicyLoadError, load_policy
+from spear_train.policy.loading import activation_checkpointing_on
 
 MESSAGES = [{"role": "user", "content": "Task: press the red button\nNow: The panel is closed."}]
 
@@ -34,9 +35,7 @@ def test_cpu_policy_is_fp32_eval_left_padded(tiny_policy_dir):
 
 def test_dtype_and_gradient_checkpointing(tiny_policy_dir):
     policy = load_policy(tiny_policy_dir, device="cpu", dtype=torch.bfloat16, gradient_checkpointing=True)
-    flag = "is_activation_checkpointing" if hasattr(type(policy.model), "is_activation_checkpointing") \
-        else "is_gradient_checkpointing"  # the name before transformers 5.2x
-    assert policy.model.dtype == torch.bfloat16 and getattr(policy.model, flag)
+    assert policy.model.dtype == torch.bfloat16 and activation_checkpointing_on(policy.model)
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
