@@ -138,10 +138,26 @@ def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     before the script wrote one)."""
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
     folder = Path(summary["run_dir"])
-    code = json.loads((folder / PROVENANCE).read_text()) if (folder / PROVENANCE).exists() else None
+    code = read_provenance(folder)
     return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
             "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(folder / "metrics.jsonl")),
             "code": code}
+
+
+def read_provenance(folder: Path) -> dict | None:
+    """The provenance ``write_provenance`` left in a run folder (None when there is none). Exits with a clear
+    error, touching nothing, when the file is there but is not one this script wrote (e.g. a bad hand edit)."""
+    path = folder / PROVENANCE
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not {"commit", "resumed"} <= doc.keys():
+            raise ValueError("no 'commit' and 'resumed' fields")
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        sys.exit(f"laptop_reproduction: {path} is not a provenance file of this script ({exc}); restore it, or "
+                 f"delete it and that run's record says code: null")
+    return doc
 
 
 def write_provenance(folder: Path, commit: str | None, resumed: bool) -> None:

@@ -196,3 +196,17 @@ def test_mixed_group_rate_counts_groups_with_a_win_and_a_loss():
                 ep("d", True), ep("d", False)]
     assert mixed_group_rate(episodes) == 0.5  # a and d are mixed, b all won, c all lost
     assert mixed_group_rate([]) == 0.0
+
+
+def test_provenance_round_trips_and_a_damaged_file_is_a_clear_error(tmp_path):
+    script = _load_script()
+    assert script.read_provenance(tmp_path) is None  # runs finished before provenance existed
+    script.write_provenance(tmp_path, "abc123", resumed=True)
+    doc = script.read_provenance(tmp_path)
+    assert (doc["commit"], doc["resumed"]) == ("abc123", True)
+    path = tmp_path / script.PROVENANCE
+    for damaged in ("{not json", '["abc123"]', '{"commit": "abc123"}'):
+        path.write_text(damaged)
+        with pytest.raises(SystemExit, match="is not a provenance file"):
+            script.read_provenance(tmp_path)
+        assert path.read_text() == damaged  # nothing touched
