@@ -2,8 +2,8 @@
 
 * ALFWorld: each game is parsed and translated once per process (``spear_envs.alfworld.fast_engine``'s
   game cache of ``GAME_CACHE_SIZE`` games, a new game reusing earlier rule parses). Off: the previous
-  setting, ``configure_game_cache(64, 256, reuse_rule_parses=False)``: fewer logics than an evaluation's
-  100 games, so every evaluation parsed every game again.
+  setting, ``configure_game_cache(64, 256, reuse_rule_parses=False, sas_store_enabled=False)``: fewer
+  logics than an evaluation's 100 games, so every evaluation parsed every game again.
 * math: an env host runs a turn's tool calls side by side (``EnvHost`` threads, ``TextEnv.step_can_overlap``).
   Off: ``SPEAR_ENV_STEP_THREADS=1``, one call after another.
 
