@@ -53,6 +53,11 @@ Provenance: a run this script finishes gets ``reproduction_provenance.json`` in 
 of the code that finished it, and whether it resumed an earlier process's folder); its record carries it
 as ``code`` (``null`` for runs finished before the file existed). ``invocations`` name the commit of each
 invocation, which for ``--report-only`` is the reporting checkout, not the one that trained.
+
+Start weights: each record carries ``start_weights_sha256``, the SHA-256 of the weights the run started
+from as its ``result.json`` names them (``sha256sum model.safetensors`` of the shipped policy; ``null`` for
+runs finished before results named them). Runs of one env that name different start weights are refused,
+not mixed: a shipped policy replaced under the same name starts a new results file.
 """
 
 from __future__ import annotations
@@ -139,9 +144,25 @@ def run_record(cfg, env: str, preset: str, seed: int, summary: dict) -> dict:
     keep = ("before", "before_se", "after", "after_se", "gain", "gain_se", "wall_time_s", "run_dir")
     folder = Path(summary["run_dir"])
     code = read_provenance(folder)
+    start = json.loads((folder / "result.json").read_text())["model"].get("weights_sha256")
     return {"env": env, "preset": preset, "seed": seed, **{k: summary[k] for k in keep},
-            "config": config_essentials(cfg), "replay": replay_stats(read_jsonl(folder / "metrics.jsonl")),
-            "code": code}
+            "config": config_essentials(cfg), "start_weights_sha256": start,
+            "replay": replay_stats(read_jsonl(folder / "metrics.jsonl")), "code": code}
+
+
+def check_one_start(runs: list[dict]) -> None:
+    """Exit with a clear error, writing nothing, when runs of one env name different start weights (e.g. the
+    shipped policy was replaced under the same name between runs); records without a digest are older."""
+    for env in dict.fromkeys(r["env"] for r in runs):
+        starts: dict[str, list[str]] = {}
+        for r in runs:
+            if r["env"] == env and r.get("start_weights_sha256"):
+                starts.setdefault(r["start_weights_sha256"], []).append(f"{r['preset']} seed {r['seed']}")
+        if len(starts) > 1:
+            named = "; ".join(f"{digest[:12]}: {', '.join(who)}" for digest, who in starts.items())
+            sys.exit(f"laptop_reproduction: the {env} runs started from different weights ({named}); a paired "
+                     f"comparison needs one start. Put the runs of the new weights in another --out and "
+                     f"--results-dir.")
 
 
 def read_provenance(folder: Path) -> dict | None:
@@ -347,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     runs.sort(key=lambda r: (ENVS.index(r["env"]), r["seed"], r["preset"]))
     if not runs:
         sys.exit("laptop_reproduction: no finished run to report")
+    check_one_start(runs)
     pairs = pair_differences(runs)
     results.mkdir(parents=True, exist_ok=True)
     invocations.append({"argv": list(sys.argv[1:] if argv is None else argv), "commit": commit,

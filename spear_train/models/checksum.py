@@ -36,6 +36,25 @@ def verify_checksum(folder: Path) -> None:
             raise BuiltinModelError(f"{path} does not match its checksum in {listing}: the file was altered")
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin")  # transformers' weight formats, preferred first
+
+
+def weights_sha256(folder: Path) -> str | None:
+    """The SHA-256 that names a model folder's weights: of the weights file when there is one (so
+    ``sha256sum model.safetensors`` checks it), else of the ``sha256sum``-format listing of the sharded
+    weight files (``<digest>  <name>`` lines, sorted by name); ``None`` when the folder holds no weights.
+    Only the first suffix of ``WEIGHT_SUFFIXES`` the folder has counts (a ``.bin`` copy beside
+    ``.safetensors`` is not what transformers loads)."""
+    for suffix in WEIGHT_SUFFIXES:
+        files = sorted(p for p in Path(folder).glob(f"*{suffix}") if p.is_file())
+        if len(files) == 1:
+            return sha256_file(files[0])
+        if files:
+            listing = "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
+            return hashlib.sha256(listing.encode()).hexdigest()
+    return None
+
+
 def payload_files(folder: Path) -> list[Path]:
     """Every file under ``folder`` except the checksum listing, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE)

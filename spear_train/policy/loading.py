@@ -82,7 +82,7 @@ def load_policy(
     device = torch.device(device) if device is not None else default_device()
     if dtype is None:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    folder = _locate(name)
+    folder = model_folder(name)
     source = str(folder) if folder is not None else name
 
     try:
@@ -131,8 +131,9 @@ def _declares_gguf(config) -> bool:
     return getattr(method, "value", method) == "gguf"
 
 
-def _locate(name: str) -> Path | None:
-    """The local folder for ``name``, or ``None`` for a hub name; raises for a missing local path."""
+def model_folder(name: str) -> Path | None:
+    """The local folder for ``name`` (a built-in name or a path), or ``None`` for a hub name; raises
+    :class:`PolicyLoadError` for a missing local path."""
     if builtin.is_builtin(name):
         return builtin.resolve_builtin(name)
     path = Path(name).expanduser()

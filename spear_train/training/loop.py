@@ -40,7 +40,8 @@ def build_run_result(cfg: RunConfig, trainer: "Trainer", records_by_seed: dict, 
     params = sum(p.numel() for p in trainer.policy.model.parameters())
     result = build_result(
         records_by_seed, method=f"{cfg.algo} ({model_name(cfg)})",
-        model=ModelInfo(name=model_name(cfg), parameters=params), wall_time_s=wall_time_s,
+        model=ModelInfo(name=model_name(cfg), parameters=params, weights_sha256=trainer.start_weights_sha256),
+        wall_time_s=wall_time_s,
         preset=cfg.algo, config={**dataclasses.asdict(cfg), "algorithm": dataclasses.asdict(trainer.algo)},
         description=f"spear-bench run: {cfg.steps} steps from {model_name(cfg)}; eval on the held-out split",
     )

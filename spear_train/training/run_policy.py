@@ -27,6 +27,16 @@ def model_name(cfg: RunConfig) -> str:
     return tiny_model_for_env(cfg.env_id, cfg.prompt_format) if cfg.env_id != cfg.env_name else f"spear-tiny-{cfg.family}"
 
 
+def start_weights_sha256(cfg: RunConfig) -> str | None:
+    """The SHA-256 of the start policy's weights (:func:`spear_train.models.checksum.weights_sha256`), which a
+    run's result records beside the policy's name; ``None`` for a model-hub name (no local folder)."""
+    from spear_train.models.checksum import weights_sha256
+    from spear_train.policy.loading import model_folder
+
+    folder = model_folder(model_name(cfg))
+    return weights_sha256(folder) if folder is not None else None
+
+
 def load_run_policy(cfg: RunConfig):
     """The policy the run starts from (``TrainingError`` with the loader's message if unavailable)."""
     from spear_train.models.builtin import BuiltinModelError

@@ -68,6 +68,7 @@ class Trainer:
         torch.manual_seed(seed)
         self.rng = torch.Generator().manual_seed(seed)
         self.policy = run_policy.load_run_policy(cfg)
+        self.start_weights_sha256 = run_policy.start_weights_sha256(cfg)  # restore() puts back the saved one
         self.pad_id = int(self.policy.tokenizer.pad_token_id)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas),
                                            weight_decay=cfg.weight_decay)

@@ -13,9 +13,10 @@ from spear_train.training.errors import TrainingError
 
 
 def state(trainer) -> dict[str, Any]:
-    """Step, seed, optimiser, replay buffer, baseline history, RNG states and evaluation history."""
+    """Step, seed, optimiser, replay buffer, baseline history, RNG states, evaluation history and the
+    SHA-256 of the weights the run started from (its result names them even if the start folder changes)."""
     return {
-        "step": trainer.step, "seed": trainer.seed,
+        "step": trainer.step, "seed": trainer.seed, "start_weights_sha256": trainer.start_weights_sha256,
         "optimizer": trainer.optimizer.state_dict(),
         "replay_buffer": trainer.buffer.state_dict(), "baseline_history": trainer.history.state_dict(),
         "rng": rng_state(), "generator": trainer.rng.get_state(), "eval_history": trainer.eval_history,
@@ -65,5 +66,6 @@ def restore(trainer) -> None:
     set_rng_state(s["rng"])
     trainer.rng.set_state(s["generator"])
     trainer.step, trainer.eval_history = s["step"], list(s["eval_history"])
+    trainer.start_weights_sha256 = s.get("start_weights_sha256")  # None: saved before it was kept, unknown
     trainer.run_dir.truncate_metrics_after(trainer.step)
     trainer.progress.note(f"resumed from {loaded.path} (step {trainer.step})")

@@ -30,6 +30,28 @@ def test_checksum_detects_altered_and_missing_files(tmp_path):
         verify_checksum(tmp_path)
 
 
+def test_weights_sha256_names_the_weights_file_or_the_shard_listing(tmp_path):
+    import hashlib
+
+    from spear_train.models.checksum import weights_sha256
+
+    assert weights_sha256(tmp_path) is None  # no weights
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"old format")
+    assert weights_sha256(tmp_path) == hashlib.sha256(b"old format").hexdigest()
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    # safetensors is what transformers loads when both are there: its digest is `sha256sum model.safetensors`
+    assert weights_sha256(tmp_path) == hashlib.sha256(b"weights").hexdigest()
+    (tmp_path / "model.safetensors").unlink()
+    for i, data in enumerate((b"shard one", b"shard two")):
+        (tmp_path / f"model-0000{i + 1}-of-00002.safetensors").write_bytes(data)
+    listing = "".join(f"{hashlib.sha256(d).hexdigest()}  model-0000{i + 1}-of-00002.safetensors\n"
+                      for i, d in enumerate((b"shard one", b"shard two")))
+    assert weights_sha256(tmp_path) == hashlib.sha256(listing.encode()).hexdigest()
+    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"shard 2 altered")
+    assert weights_sha256(tmp_path) != hashlib.sha256(listing.encode()).hexdigest()
+
+
 def test_unknown_builtin_name_lists_the_builtins():
     with pytest.raises(KeyError, match="smollm2-135m"):
         resolve_builtin("spear-tiny-chess")

@@ -3,6 +3,9 @@ summaries name the model."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import yaml
 
 from spear_train.cli.main import main
@@ -55,5 +58,10 @@ def test_eval_of_a_model_shows_a_bar_and_names_the_model(tiny_policy_dir, tmp_pa
     captured = capsys.readouterr()
     assert f"eval model {tiny_policy_dir} seed 0" in captured.err and "3/3" in captured.err
     assert captured.out.startswith(f"model {tiny_policy_dir} on {GUESS_ID}, seed 0: success")
-    assert main(args + ["--no-progress"]) == 0
+    out = tmp_path / "result.json"
+    assert main(args + ["--no-progress", "--out", str(out)]) == 0
     assert "3/3" not in capsys.readouterr().err
+    # the result names the evaluated weights: `sha256sum model.safetensors` of the checkpoint folder
+    model = json.loads(out.read_text())["model"]
+    assert model["name"] == str(tiny_policy_dir)
+    assert model["weights_sha256"] == hashlib.sha256((tiny_policy_dir / "model.safetensors").read_bytes()).hexdigest()

@@ -5,6 +5,7 @@ tiny test policy; the slow one runs the script unchanged on the real ALFWorld en
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -55,6 +56,8 @@ def test_tiny_reproduction_writes_paired_results_and_skips_finished_runs(tiny_po
         assert r["replay"]["train_steps"] == 2 and 0.0 <= r["replay"]["mixed_group_rate"] <= 1.0
         # which code trained it: this checkout's commit (None outside git), started afresh
         assert r["code"]["commit"] == repro.git_commit() and r["code"]["resumed"] is False
+        # the weights it started from: `sha256sum model.safetensors` of the start policy
+        assert r["start_weights_sha256"] == hashlib.sha256((tiny_policy_dir / "model.safetensors").read_bytes()).hexdigest()
     # the pair shares its "before" evaluation (same start policy, tasks and sampling seed)
     assert runs["grpo"]["before"] == runs["grpo+spear"]["before"]
     # without SPEAR nothing is replayed; a buffer of one sample fills at step 1 and drains at step 2
@@ -160,6 +163,21 @@ def test_results_json_keeps_runs_across_checkouts_and_refuses_another_budget(tin
     with pytest.raises(SystemExit, match="is not a results file"):
         repro.main([*argv[:argv.index("--results-dir") + 1], str(results / "broken")])
     assert (results / "laptop_reproduction.json").read_bytes() == kept
+
+
+def test_runs_of_one_env_from_different_start_weights_are_refused():
+    repro = _load_script()
+
+    def run(env, preset, seed, start):
+        return {"env": env, "preset": preset, "seed": seed, "start_weights_sha256": start}
+
+    a, b = "a" * 64, "b" * 64
+    # one start per env (other envs may differ; records older than the field carry None and are not judged)
+    repro.check_one_start([run("math", "grpo", 0, a), run("math", "grpo+spear", 0, a), run("math", "drbot", 1, None),
+                           run("alfworld", "grpo", 0, b)])
+    with pytest.raises(SystemExit, match=r"the math runs started from different weights \(aaaaaaaaaaaa: grpo seed 0; "
+                                         r"bbbbbbbbbbbb: grpo\+spear seed 0\)"):
+        repro.check_one_start([run("math", "grpo", 0, a), run("math", "grpo+spear", 0, b), run("alfworld", "grpo", 0, a)])
 
 
 def test_gigpo_is_not_planned_for_math_and_bad_budgets_are_refused():

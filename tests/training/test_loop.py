@@ -93,6 +93,37 @@ def test_spear_replay_pass_runs_when_the_buffer_fills(tiny_policy_dir, tmp_path,
     assert [w for w in weights if w != 1.0] == pytest.approx(replayed) and all(0 < w < 1 for w in replayed)
 
 
+def test_result_names_the_start_weights_even_after_they_change(tiny_policy_dir, tmp_path):
+    """result.json's model.weights_sha256 is `sha256sum model.safetensors` of the start policy; a run resumed
+    after its start folder was overwritten keeps naming the weights it started from (saved in its checkpoint)."""
+    import hashlib
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    start = tmp_path / "start"
+    shutil.copytree(tiny_policy_dir, start)
+    digest = hashlib.sha256((start / "model.safetensors").read_bytes()).hexdigest()
+    values = tiny_run(start, tmp_path / "runs", COIN_ID, "alfworld", "grpo", steps=1, eval_every=1,
+                      checkpoint_every=1)
+    (summary,) = run_seeds(resolve_run_config(values))
+    result_path = Path(summary["run_dir"]) / "result.json"
+    assert json.loads(result_path.read_text())["model"]["weights_sha256"] == digest
+
+    other = AutoModelForCausalLM.from_pretrained(start)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.01)
+    other.save_pretrained(start)  # the start folder now holds other weights under the same path
+    new_digest = hashlib.sha256((start / "model.safetensors").read_bytes()).hexdigest()
+    assert new_digest != digest
+    result_path.unlink()
+    run_seeds(resolve_run_config(values), resume=True)  # finished: evaluates again and writes the result
+    assert json.loads(result_path.read_text())["model"]["weights_sha256"] == digest
+    (fresh,) = run_seeds(resolve_run_config({**values, "out": str(tmp_path / "fresh")}))
+    assert json.loads((Path(fresh["run_dir"]) / "result.json").read_text())["model"]["weights_sha256"] == new_digest
+
+
 def _cli(config, out, *extra):
     # the console script's entry point (``python -m spear_train.cli.main`` would load main.py twice)
     launcher = "import sys; from spear_train.cli.main import main; sys.exit(main())"
