@@ -125,6 +125,15 @@ def activation_checkpointing_on(model: torch.nn.Module) -> bool:
     return bool(getattr(model, flag, False))
 
 
+def weights_sha256_of(name: str) -> str | None:
+    """The SHA-256 of the weights ``name`` loads (:func:`spear_train.models.checksum.weights_sha256` of its
+    folder); ``None`` for a model-hub name (no local folder)."""
+    from spear_train.models.checksum import weights_sha256
+
+    folder = model_folder(name)
+    return weights_sha256(folder) if folder is not None else None
+
+
 def _declares_gguf(config) -> bool:
     quant = getattr(config, "quantization_config", None)
     method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)

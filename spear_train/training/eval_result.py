@@ -89,10 +89,8 @@ def scripted_model_info(agent_kind: str) -> ModelInfo:
 def policy_model_info(name: str, policy) -> ModelInfo:
     """Model entry of a loaded policy: its name, parameter count and the SHA-256 of the weights ``name``
     loads from (``None`` for a model-hub name)."""
-    from spear_train.models.checksum import weights_sha256
-    from spear_train.policy.loading import model_folder
+    from spear_train.policy.loading import weights_sha256_of
 
-    folder = model_folder(name)
     return ModelInfo(name=name[-200:], parameters=sum(p.numel() for p in policy.model.parameters()),
-                     weights_sha256=weights_sha256(folder) if folder is not None else None)
+                     weights_sha256=weights_sha256_of(name))
 

@@ -30,11 +30,9 @@ def model_name(cfg: RunConfig) -> str:
 def start_weights_sha256(cfg: RunConfig) -> str | None:
     """The SHA-256 of the start policy's weights (:func:`spear_train.models.checksum.weights_sha256`), which a
     run's result records beside the policy's name; ``None`` for a model-hub name (no local folder)."""
-    from spear_train.models.checksum import weights_sha256
-    from spear_train.policy.loading import model_folder
+    from spear_train.policy.loading import weights_sha256_of
 
-    folder = model_folder(model_name(cfg))
-    return weights_sha256(folder) if folder is not None else None
+    return weights_sha256_of(model_name(cfg))
 
 
 def load_run_policy(cfg: RunConfig):
