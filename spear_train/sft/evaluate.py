@@ -123,10 +123,7 @@ def group_figures(episodes: list[Episode]) -> dict:
 def evaluate_policy(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
     """Greedy, run-decoding and grouped-sampling figures of ``policy`` on ``cfg.tasks`` held-out tasks (see
     the module docstring); every episode is played by :func:`~spear_train.training.evaluation.evaluate`."""
-    from spear_train.training.evaluation import eval_agent_seed, evaluate
-
     run_cfg = eval_run_config(env_id, cfg.tasks, cfg.run_settings)
-    seed = eval_agent_seed(cfg.run_seed)
     plays = {
         "greedy": dict(temperature=0.0),
         "run_decoding": dict(temperature=run_cfg.eval_temperature),
@@ -134,13 +131,33 @@ def evaluate_policy(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progres
     }
     result = {"env_id": env_id, "config": eval_settings(cfg, run_cfg)}
     for name, play in plays.items():
-        label = f"eval {name} (T={play['temperature']:g})" if progress else ""
-        played = evaluate(run_cfg, "model", policy, seed=seed, progress=label, **play)
-        episodes = played.summaries
-        result[name] = summarize(episodes, final_scores(run_cfg, episodes, played.records))
-        if play.get("group_size", 1) > 1:
-            result[name].update(group_figures(episodes))
+        result[name] = play_figure(policy, run_cfg, cfg.run_seed, progress=progress and name, **play)
     return result
+
+
+def sampled_figure(policy, env_id: str, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
+    """``eval.json``'s ``sampled`` figure alone: groups of ``cfg.group_size`` episodes per task at
+    ``cfg.temperature`` (``benchmarks/sampling_temperature.py`` varies the temperature)."""
+    run_cfg = eval_run_config(env_id, cfg.tasks, cfg.run_settings)
+    return play_figure(policy, run_cfg, cfg.run_seed, temperature=cfg.temperature, group_size=cfg.group_size,
+                       progress=progress and "sampled")
+
+
+def play_figure(policy, run_cfg, run_seed: int, temperature: float, group_size: int = 1,
+                progress: str | bool = "") -> dict:
+    """One figure: ``run_cfg.eval_episodes`` tasks x ``group_size`` episodes at ``temperature``, played with
+    the sampling seed of a ``run_seed`` run; with groups, ``mixed_group_rate`` and ``pass_at_k`` on top.
+    ``progress``: a name for the progress bar (falsy: none)."""
+    from spear_train.training.evaluation import eval_agent_seed, evaluate
+
+    label = f"eval {progress} (T={temperature:g})" if progress else ""
+    played = evaluate(run_cfg, "model", policy, seed=eval_agent_seed(run_seed), progress=label,
+                      temperature=temperature, group_size=group_size)
+    episodes = played.summaries
+    figure = summarize(episodes, final_scores(run_cfg, episodes, played.records))
+    if group_size > 1:
+        figure.update(group_figures(episodes))
+    return figure
 
 
 def eval_settings(cfg: EvalConfig, run_cfg) -> dict:
