@@ -31,6 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--group-size", type=int, default=4, help="episodes per task (default 4)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the figures to FILE as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the episodes")
     args = p.parse_args(argv)
     from spear_train.training.run_config import ENV_IDS
 
@@ -62,7 +63,7 @@ def main(argv=None) -> dict[float, dict]:
     for t in args.temperatures:
         start = time.perf_counter()
         cfg = eval_config_for(env_id, args.tasks, temperature=t, group_size=args.group_size)
-        f = figures[t] = sampled_figure(policy, env_id, cfg, progress=False)
+        f = figures[t] = sampled_figure(policy, env_id, cfg, progress=not args.no_progress)
         print(f"{args.env} {model} T={t:g}: success {100 * f['success']:.2f}% ± {100 * f['success_se']:.2f}, "
               f"pass@{args.group_size} {100 * f['pass_at_k']:.2f}%, mixed groups {100 * f['mixed_group_rate']:.2f}%, "
               f"replies rejected {100 * f['format_invalid_rate']:.2f}% ({args.tasks} tasks x {args.group_size}; "

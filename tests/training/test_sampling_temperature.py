@@ -26,7 +26,8 @@ def test_rows_match_eval_json_harness_and_greedy_groups_do_not_mix(tmp_path, cap
 
     out = tmp_path / "sweep.json"
     figures = load_benchmark("sampling_temperature").main(
-        ["--env", ENV, "--tasks", "4", "--group-size", "2", "--temperatures", "1.0", "0", "--json", str(out)])
+        ["--env", ENV, "--tasks", "4", "--group-size", "2", "--temperatures", "1.0", "0", "--json", str(out),
+         "--no-progress"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert [x.split(":")[0] for x in lines] == [f"{ENV} {MODEL} T=1", f"{ENV} {MODEL} T=0"]
     full = evaluate_policy(load_policy(MODEL, device="cpu"), "spear/WebShop-v0",
