@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--env must be one of {', '.join(ENV_IDS)}, got {args.env!r}")
     if any(t < 0 for t in args.temperatures):
         p.error(f"--temperatures must be >= 0, got {args.temperatures}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # refused before minutes of measuring
+        p.error(f"--json: folder {Path(args.json).resolve().parent} does not exist")
     for name in ("tasks", "group_size", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

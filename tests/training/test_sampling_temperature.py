@@ -45,6 +45,7 @@ def test_rows_match_eval_json_harness_and_greedy_groups_do_not_mix(tmp_path, cap
     (["--temperatures", "1.0", "-0.5"], "--temperatures must be >= 0"),
     (["--group-size", "0"], "--group-size must be >= 1"),
     (["--env", "chess"], "--env must be one of alfworld, webshop, math"),
+    (["--json", "/nonexistent-folder/sweep.json"], "--json: folder /nonexistent-folder does not exist"),
 ])
 def test_bad_arguments_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit):
